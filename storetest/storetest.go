@@ -186,10 +186,14 @@ func testExpiredTampered(t *testing.T, st sluice.Store, key func(string) string)
 		}
 	})
 	tamper := map[string]func(q url.Values, u *url.URL){
-		"key changed":       func(q url.Values, u *url.URL) { u.Path = strings.Replace(u.Path, "obj-", "obx-", 1); u.RawPath = "" },
-		"expiry extended":   func(q url.Values, u *url.URL) { q.Set("X-Amz-Expires", "604800") },
-		"signature flipped": func(q url.Values, u *url.URL) { s := []byte(q.Get("X-Amz-Signature")); s[0] ^= 1; q.Set("X-Amz-Signature", string(s)) },
-		"headers unbound":   func(q url.Values, u *url.URL) { q.Set("X-Amz-SignedHeaders", "host") },
+		"key changed":     func(q url.Values, u *url.URL) { u.Path = strings.Replace(u.Path, "obj-", "obx-", 1); u.RawPath = "" },
+		"expiry extended": func(q url.Values, u *url.URL) { q.Set("X-Amz-Expires", "604800") },
+		"signature flipped": func(q url.Values, u *url.URL) {
+			s := []byte(q.Get("X-Amz-Signature"))
+			s[0] ^= 1
+			q.Set("X-Amz-Signature", string(s))
+		},
+		"headers unbound": func(q url.Values, u *url.URL) { q.Set("X-Amz-SignedHeaders", "host") },
 	}
 	for name, f := range tamper {
 		t.Run(name, func(t *testing.T) {

@@ -1,0 +1,179 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/embedded"
+	"github.com/sluicehq/sluice/httpapi"
+	"github.com/sluicehq/sluice/oidc"
+	"github.com/sluicehq/sluice/sqlite"
+)
+
+// App is a running sluice server.
+type App struct {
+	Config  Config
+	Service *sluice.Service
+	// APIURL is the base URL of the API, e.g. http://127.0.0.1:8080.
+	APIURL string
+	// S3URL is the embedded store's endpoint.
+	S3URL string
+	// Dev is the development issuer, nil when off.
+	Dev *oidc.DevIssuer
+	Log *slog.Logger
+
+	store  *embedded.Server
+	ledger *sqlite.Ledger
+	http   *http.Server
+	done   chan error
+}
+
+// DevIssuerDir is where the development issuer keeps its key and URL.
+func DevIssuerDir(data string) string { return filepath.Join(data, "dev-issuer") }
+
+// NewLogger builds the process logger from the config.
+func NewLogger(cfg Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		lvl = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Start brings up the store, ledger, identity and API, and returns once
+// the API is listening. Close stops it all.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	data, err := filepath.Abs(cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Data = data
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Log: log, done: make(chan error, 1)}
+	ok := false
+	defer func() {
+		if !ok {
+			a.Close(context.Background())
+		}
+	}()
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("addr: %w", err)
+	}
+	a.APIURL = "http://" + ln.Addr().String()
+
+	a.store, err = embedded.Start(ctx, embedded.Config{
+		Dir: filepath.Join(data, "store"), Addr: cfg.S3Addr, PublicURL: cfg.PublicS3URL,
+		Bucket: cfg.Bucket, Region: cfg.Region, CORSOrigins: cfg.CORSOrigins,
+	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	a.S3URL = a.store.Endpoint
+
+	a.ledger, err = sqlite.Open(filepath.Join(data, "ledger.db"))
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+
+	verifier, mount, err := a.identity(ln)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+
+	a.Service = &sluice.Service{Store: a.store.Store, Ledger: a.ledger, Policy: cfg.Policy, Log: log}
+	api := httpapi.New(a.Service, verifier, log, httpapi.Options{
+		CORSOrigins: cfg.CORSOrigins, TrustProxy: cfg.TrustProxy, Mount: mount,
+		Ready: map[string]func(context.Context) error{"identity": verifier.Ready},
+	})
+	a.http = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() { a.done <- a.http.Serve(ln) }()
+	ok = true
+	return a, nil
+}
+
+// identity builds the verifier, with the development issuer served on the
+// API's own listener so its tokens take the same path as real ones.
+func (a *App) identity(ln net.Listener) (*oidc.Verifier, map[string]http.Handler, error) {
+	cfg := a.Config
+	issuers := append([]oidc.IssuerConfig(nil), cfg.Identity.Issuers...)
+	mount := map[string]http.Handler{}
+	if cfg.DevIssuerOn() {
+		dev, err := oidc.OpenDevIssuer(DevIssuerDir(cfg.Data), a.APIURL+"/dev")
+		if err != nil {
+			return nil, nil, err
+		}
+		a.Dev = dev
+		// `sluice token --dev` mints for whatever address serve last used.
+		if err := os.WriteFile(filepath.Join(DevIssuerDir(cfg.Data), "issuer"), []byte(a.APIURL+"/dev\n"), 0o600); err != nil {
+			return nil, nil, err
+		}
+		issuers = append(issuers, dev.IssuerConfig())
+		mount["/dev/"] = dev.Handler()
+	}
+	v, err := oidc.New(oidc.Config{
+		Issuers: issuers, Leeway: cfg.Identity.Leeway, JWKSGrace: cfg.Identity.JWKSGrace, Logger: a.Log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if v.EmulatorEnabled() {
+		if !isLoopback(ln.Addr()) {
+			return nil, nil, errors.New("identity: firebase_emulator accepts unsigned tokens and is only allowed on a loopback address")
+		}
+		a.Log.Warn("FIREBASE AUTH EMULATOR MODE: unsigned tokens are accepted; anyone who can reach this server can act as any user. Never use this outside local development.")
+	}
+	return v, mount, nil
+}
+
+func isLoopback(addr net.Addr) bool {
+	ta, ok := addr.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// Wait blocks until the API server stops.
+func (a *App) Wait() error {
+	err := <-a.done
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close stops accepting requests, lets in-flight ones finish (up to ctx),
+// then closes the store and ledger.
+func (a *App) Close(ctx context.Context) error {
+	var errs []error
+	if a.http != nil {
+		errs = append(errs, a.http.Shutdown(ctx))
+	}
+	if a.store != nil {
+		errs = append(errs, a.store.Close())
+	}
+	if a.ledger != nil {
+		errs = append(errs, a.ledger.Close())
+	}
+	return errors.Join(errs...)
+}
