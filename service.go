@@ -106,6 +106,13 @@ func (s *Service) CreateUpload(ctx context.Context, id *Identity, req UploadRequ
 	if err != nil {
 		return nil, err
 	}
+	if method == MethodPOST && sum == "" {
+		// A form upload cannot be made write-once (there is no
+		// If-None-Match for POST), so a leaked form could be replayed until
+		// it expires. Binding the checksum makes any replay write the same
+		// verified bytes.
+		return nil, Errorf(CodeInvalidChecksum, "POST uploads must declare sha256")
+	}
 	filename, err := CleanFilename(req.Filename)
 	if err != nil {
 		return nil, err
@@ -184,22 +191,14 @@ func (s *Service) CompleteUpload(ctx context.Context, id *Identity, grantID stri
 	if err != nil {
 		return nil, err
 	}
-	switch g.State {
-	case GrantComplete:
-		return s.Ledger.File(ctx, g.ID)
-	case GrantRejected:
-		return nil, Errorf(g.RejectCode, "%s", g.RejectReason)
-	case GrantExpired:
-		return nil, Errorf(CodeGrantExpired, "the upload URL expired before anything was written")
+	if g.State != GrantPending {
+		return s.outcome(ctx, g)
 	}
 
 	info, err := s.Store.Head(ctx, g.Key)
 	if IsCode(err, CodeNotFound) {
 		if s.now().After(g.ExpiresAt) {
-			if _, err := s.finish(ctx, g, GrantExpired, nil, nil); err != nil {
-				return nil, err
-			}
-			return nil, Errorf(CodeGrantExpired, "the upload URL expired before anything was written")
+			return s.settle(ctx, g, GrantExpired, nil, nil)
 		}
 		return nil, Errorf(CodeUploadMissing, "nothing has been uploaded for this grant yet")
 	}
@@ -214,20 +213,45 @@ func (s *Service) CompleteUpload(ctx context.Context, id *Identity, grantID stri
 		if err := s.Store.Delete(ctx, g.Key); err != nil {
 			return nil, err
 		}
-		if _, err := s.finish(ctx, g, GrantRejected, verr, nil); err != nil {
-			return nil, err
-		}
-		return nil, verr
+		return s.settle(ctx, g, GrantRejected, verr, nil)
 	}
 	f := &File{
 		ID: g.ID, Key: g.Key, Filename: g.Filename, ContentType: g.ContentType,
 		Size: info.Size, SHA256: sum, ETag: info.ETag,
 		Issuer: g.Issuer, Subject: g.Subject, CreatedAt: s.now().UTC(),
 	}
-	if _, err := s.finish(ctx, g, GrantComplete, nil, f); err != nil {
+	return s.settle(ctx, g, GrantComplete, nil, f)
+}
+
+// settle finishes g and answers complete with whatever the ledger then
+// holds: if a concurrent request finished the grant first, its outcome is
+// the answer, not ours.
+func (s *Service) settle(ctx context.Context, g *Grant, state GrantState, why error, f *File) (*File, error) {
+	done, err := s.finish(ctx, g, state, why, f)
+	if err != nil {
 		return nil, err
 	}
-	return f, nil
+	if done.State != GrantComplete && state == GrantComplete {
+		// Someone else expired or rejected it while we verified: no file
+		// record will point at this object, so it must not stay.
+		if err := s.Store.Delete(ctx, g.Key); err != nil {
+			return nil, err
+		}
+	}
+	return s.outcome(ctx, done)
+}
+
+// outcome is what complete answers for a grant that is no longer pending.
+func (s *Service) outcome(ctx context.Context, g *Grant) (*File, error) {
+	switch g.State {
+	case GrantComplete:
+		return s.Ledger.File(ctx, g.ID)
+	case GrantRejected:
+		return nil, Errorf(g.RejectCode, "%s", g.RejectReason)
+	case GrantExpired:
+		return nil, Errorf(CodeGrantExpired, "the upload URL expired before anything was written")
+	}
+	return nil, Errorf(CodeUploadMissing, "nothing has been uploaded for this grant yet")
 }
 
 // verify checks the stored object against its grant and returns the SHA-256

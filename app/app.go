@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -79,7 +80,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("addr: %w", err)
 	}
-	a.APIURL = "http://" + ln.Addr().String()
+	a.APIURL = localURL(ln.Addr())
 
 	a.store, err = embedded.Start(ctx, embedded.Config{
 		Dir: filepath.Join(data, "store"), Addr: cfg.S3Addr, PublicURL: cfg.PublicS3URL,
@@ -146,6 +147,23 @@ func (a *App) identity(ln net.Listener) (*oidc.Verifier, map[string]http.Handler
 		a.Log.Warn("FIREBASE AUTH EMULATOR MODE: unsigned tokens are accepted; anyone who can reach this server can act as any user. Never use this outside local development.")
 	}
 	return v, mount, nil
+}
+
+// localURL is how a process on this machine reaches addr: a wildcard
+// listener is reached on loopback (the development issuer's URL must be).
+func localURL(addr net.Addr) string {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return "http://" + addr.String()
+	}
+	ip := ta.IP
+	if ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+		if ta.IP.To4() == nil && ta.IP.Equal(net.IPv6unspecified) {
+			ip = net.IPv6loopback
+		}
+	}
+	return "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(ta.Port))
 }
 
 func isLoopback(addr net.Addr) bool {

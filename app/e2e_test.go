@@ -451,6 +451,7 @@ func TestPolicyRefusals(t *testing.T) {
 		{"over max size", httpapi.UploadRequest{ContentType: "image/png", Size: 10<<20 + 1}, 413, "too_large"},
 		{"bad sha256", httpapi.UploadRequest{ContentType: "image/png", Size: 10, SHA256: "abc"}, 400, "invalid_checksum"},
 		{"bad method", httpapi.UploadRequest{ContentType: "image/png", Size: 10, Method: "DELETE"}, 400, "method_not_supported"},
+		{"POST without sha256", httpapi.UploadRequest{ContentType: "image/png", Size: 10, Method: "POST"}, 400, "invalid_checksum"},
 		{"control chars in filename", httpapi.UploadRequest{ContentType: "image/png", Size: 10, Filename: "a\nb.png"}, 400, "invalid_filename"},
 		{"not JSON", "just a string", 400, "invalid_request"},
 		{"wrong field type", map[string]any{"content_type": "image/png", "size": "ten"}, 400, "invalid_request"},
@@ -619,5 +620,67 @@ func TestCORSPreflight(t *testing.T) {
 	resp.Body.Close()
 	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Error("an origin outside the list was allowed")
+	}
+}
+
+// A form upload cannot carry If-None-Match, so a leaked POST grant could be
+// replayed until it expires. sluice binds its SHA-256 in the policy: a replay
+// can only write the very bytes that were verified.
+func TestPresignedPostReplayCannotChangeBytes(t *testing.T) {
+	tok := tokenFor(t, "gina")
+	body := jpegBytes(t, 20)
+	up := grant(t, tok, httpapi.UploadRequest{ContentType: "image/jpeg", Size: int64(len(body)), SHA256: sum(body), Method: "POST"})
+	if code := postForm(t, up, up.Fields, body); code/100 != 2 {
+		t.Fatalf("form upload: %d", code)
+	}
+	if code, _, e := complete(t, tok, up.ID); code != 200 {
+		t.Fatalf("complete: %d %+v", code, e)
+	}
+	evil := bytes.Clone(body)
+	copy(evil[len(evil)-200:], bytes.Repeat([]byte{0x41}, 100))
+	code := postForm(t, up, up.Fields, evil)
+	t.Logf("replay with other bytes: %d", code)
+	out, err := rootS3(t).GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("sluice"), Key: aws.String(up.Key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(out.Body)
+	out.Body.Close()
+	if !bytes.Equal(got, body) {
+		t.Errorf("replayed form (status %d) replaced the verified bytes", code)
+	}
+}
+
+// Many clients completing the same grant at once all get the one file, and
+// the ledger records it once.
+func TestConcurrentCompleteAgrees(t *testing.T) {
+	tok := tokenFor(t, "henry")
+	body := jpegBytes(t, 30)
+	up := grant(t, tok, httpapi.UploadRequest{ContentType: "image/jpeg", Size: int64(len(body)), SHA256: sum(body)})
+	if code := put(t, up, up.Headers, body); code != 200 {
+		t.Fatal(code)
+	}
+	const n = 8
+	type result struct {
+		code int
+		f    sluice.File
+	}
+	results := make(chan result, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			code, f, _ := complete(t, tok, up.ID)
+			results <- result{code, f}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		r := <-results
+		if r.code != 200 || r.f.ID != up.ID || r.f.SHA256 != sum(body) {
+			t.Errorf("complete #%d: %d %+v", i, r.code, r.f)
+		}
+	}
+	var list httpapi.FileList
+	api(t, tok, "GET", "/v1/files", nil, &list)
+	if len(list.Files) != 1 {
+		t.Errorf("%d files listed, want 1", len(list.Files))
 	}
 }

@@ -52,6 +52,7 @@ func TestMain(m *testing.M) {
 	}
 	srv.Service.Now = clock.Now
 	code := m.Run()
+	http.DefaultClient.CloseIdleConnections()
 	srv.Close(context.Background())
 	os.RemoveAll(dir)
 	os.Exit(code)

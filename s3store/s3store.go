@@ -53,6 +53,7 @@ type Config struct {
 type Store struct {
 	cfg    Config
 	client *s3.Client
+	http   *http.Client
 	creds  aws.CredentialsProvider
 	signer *v4.Signer
 	post   s3.PresignPost
@@ -105,9 +106,11 @@ func newStore(ctx context.Context, cfg Config) (*Store, error) {
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
 	}
-	if cfg.HTTPClient != nil {
-		opts.HTTPClient = cfg.HTTPClient
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
+	opts.HTTPClient = hc
 	if cfg.Endpoint != "" {
 		opts.BaseEndpoint = aws.String(cfg.Endpoint)
 	}
@@ -116,7 +119,7 @@ func newStore(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	client := s3.New(opts)
-	s := &Store{cfg: cfg, client: client, creds: creds, signer: v4.NewSigner(), base: base}
+	s := &Store{cfg: cfg, client: client, http: hc, creds: creds, signer: v4.NewSigner(), base: base}
 	s.post = postSigner(ctx, client, cfg.Bucket)
 	return s, nil
 }
@@ -151,6 +154,13 @@ func postSigner(ctx context.Context, c *s3.Client, bucket string) s3.PresignPost
 	_, _ = pc.PresignPostObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("x")},
 		func(o *s3.PresignPostOptions) { p = o.PostPresigner })
 	return p
+}
+
+// Close drops idle connections to the store, so that a store shutting
+// down does not wait for them.
+func (s *Store) Close() error {
+	s.http.CloseIdleConnections()
+	return nil
 }
 
 // Bucket returns the bucket the store writes to.
