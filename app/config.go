@@ -99,6 +99,11 @@ func (c *Config) Validate() error {
 	if !c.DevIssuerOn() && len(c.Identity.Issuers) == 0 {
 		return errors.New("identity.issuers: no issuer configured and the development issuer is off: nobody could sign in")
 	}
+	for i, is := range c.Identity.Issuers {
+		if is.FirebaseEmulator && !loopbackAddr(c.Addr) {
+			return fmt.Errorf("identity.issuers[%d].firebase_emulator: accepts unsigned tokens, so addr must be a loopback address, not %q", i, c.Addr)
+		}
+	}
 	switch c.LogFormat {
 	case "text", "json":
 	default:
@@ -195,4 +200,18 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// loopbackAddr reports whether a listen address can only be reached from
+// this machine. "localhost" counts; an empty host (all interfaces) does not.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -77,3 +77,21 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		}
 	}
 }
+
+// The Firebase Auth emulator's tokens are unsigned: the server must refuse
+// to accept them anywhere but on loopback.
+func TestEmulatorOnlyOnLoopback(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "emu.yaml")
+	os.WriteFile(file, []byte("identity:\n  issuers:\n    - firebase: demo-x\n      firebase_emulator: true\n"), 0o600)
+	env := map[string]string{"SLUICE_CONFIG": file}
+	for _, addr := range []string{"0.0.0.0:8080", ":8080", "192.0.2.1:8080", "[::]:8080"} {
+		if _, err := load(t, env, "--addr", addr); err == nil || !strings.Contains(err.Error(), "firebase_emulator") {
+			t.Errorf("emulator on %s: %v, want refused", addr, err)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:8080", "[::1]:8080", "localhost:8080"} {
+		if _, err := load(t, env, "--addr", addr); err != nil {
+			t.Errorf("emulator on %s: %v, want allowed", addr, err)
+		}
+	}
+}
