@@ -59,11 +59,18 @@ const (
 	CodeSizeMismatch     Code = "size_mismatch"
 	CodeChecksumMismatch Code = "checksum_mismatch"
 	CodeContentMismatch  Code = "content_mismatch"
+	// CodeUploadIncomplete: bytes sent through sluice stopped before the
+	// end (the body was shorter than declared, the client went away, or
+	// it ended a resumable upload).
+	CodeUploadIncomplete Code = "upload_incomplete"
 
 	// Server side.
 	CodeRateLimited Code = "rate_limited"
-	CodeUnavailable Code = "unavailable"
-	CodeInternal    Code = "internal"
+	// CodeTooManyUploads: the user already streams as many uploads through
+	// sluice as the policy allows at once.
+	CodeTooManyUploads Code = "too_many_uploads"
+	CodeUnavailable    Code = "unavailable"
+	CodeInternal       Code = "internal"
 )
 
 // statusOf is the one table from code to HTTP status. The server answers
@@ -108,10 +115,12 @@ var statusOf = map[Code]int{
 	CodeSizeMismatch:     http.StatusUnprocessableEntity,
 	CodeChecksumMismatch: http.StatusUnprocessableEntity,
 	CodeContentMismatch:  http.StatusUnprocessableEntity,
+	CodeUploadIncomplete: http.StatusBadRequest,
 
-	CodeRateLimited: http.StatusTooManyRequests,
-	CodeUnavailable: http.StatusServiceUnavailable,
-	CodeInternal:    http.StatusInternalServerError,
+	CodeRateLimited:    http.StatusTooManyRequests,
+	CodeTooManyUploads: http.StatusTooManyRequests,
+	CodeUnavailable:    http.StatusServiceUnavailable,
+	CodeInternal:       http.StatusInternalServerError,
 }
 
 // HTTPStatus returns the HTTP status for a code; unknown codes are 500.

@@ -25,6 +25,22 @@ type Policy struct {
 	// RequireEmailVerified refuses users whose token does not say
 	// email_verified: true.
 	RequireEmailVerified bool `yaml:"require_email_verified" json:"require_email_verified"`
+	// MaxConcurrentUploads bounds the uploads one user streams through
+	// sluice at once (POST /v1/files and tus PATCHes); 0 means
+	// DefaultConcurrentUploads. Each one holds a connection and a part
+	// buffer, so a handful per user is plenty.
+	MaxConcurrentUploads int `yaml:"max_concurrent_uploads" json:"max_concurrent_uploads"`
+}
+
+// DefaultConcurrentUploads is MaxConcurrentUploads when the policy sets none.
+const DefaultConcurrentUploads = 4
+
+// ConcurrentUploads is the per-user limit on uploads through sluice.
+func (p Policy) ConcurrentUploads() int {
+	if p.MaxConcurrentUploads > 0 {
+		return p.MaxConcurrentUploads
+	}
+	return DefaultConcurrentUploads
 }
 
 // Bounds on TTLs: a presigned URL shorter than a second cannot be used, and
@@ -41,6 +57,8 @@ func DefaultPolicy() Policy {
 		MaxSize:      10 << 20,
 		URLTTL:       5 * time.Minute,
 		DownloadTTL:  5 * time.Minute,
+
+		MaxConcurrentUploads: DefaultConcurrentUploads,
 	}
 }
 
@@ -88,6 +106,9 @@ func (p Policy) Validate() error {
 	}
 	if p.DownloadTTL < MinTTL || p.DownloadTTL > MaxTTL {
 		return Errorf(CodeInvalidTTL, "policy.download_ttl: %s is outside %s–%s", p.DownloadTTL, MinTTL, MaxTTL)
+	}
+	if p.MaxConcurrentUploads < 0 {
+		return Errorf(CodeInvalidRequest, "policy.max_concurrent_uploads: must be 0 (the default, %d) or more", DefaultConcurrentUploads)
 	}
 	return nil
 }

@@ -24,6 +24,11 @@ type Service struct {
 	Now func() time.Time
 	// NewID makes grant IDs; defaults to ULIDs.
 	NewID func() string
+	// Observer, when set, is told of grants issued and finished (metrics).
+	Observer Observer
+	// Limiter bounds each user's concurrent uploads through sluice
+	// (proxied and resumable); nil means no limit.
+	Limiter UploadLimiter
 }
 
 // UploadRequest is what a client asks to upload.
@@ -146,6 +151,9 @@ func (s *Service) CreateUpload(ctx context.Context, id *Identity, req UploadRequ
 	s.log().LogAttrs(ctx, slog.LevelInfo, "grant issued",
 		slog.String("grant", g.ID), slog.String("sub", g.Subject), slog.String("key", g.Key),
 		slog.Int64("size", g.Size), slog.String("content_type", g.ContentType), slog.String("method", g.Method))
+	if s.Observer != nil {
+		s.Observer.GrantIssued(g)
+	}
 	return &Upload{Grant: g, Presigned: signed, MaxSize: req.Size}, nil
 }
 
@@ -169,7 +177,9 @@ func (s *Service) Upload(ctx context.Context, id *Identity, grantID string) (*Gr
 	if err != nil {
 		return nil, err
 	}
-	if g.State != GrantPending || !s.now().After(g.ExpiresAt) {
+	// Only a presigned URL expires unused; uploads through sluice are
+	// finished by the requests that carry their bytes.
+	if g.State != GrantPending || !presigned(g.Method) || !s.now().After(g.ExpiresAt) {
 		return g, nil
 	}
 	if _, err := s.Store.Head(ctx, g.Key); !IsCode(err, CodeNotFound) {
@@ -194,7 +204,17 @@ func (s *Service) CompleteUpload(ctx context.Context, id *Identity, grantID stri
 	if g.State != GrantPending {
 		return s.outcome(ctx, g)
 	}
+	if !presigned(g.Method) {
+		// Bytes sent through sluice are verified as they end; a client's
+		// complete must not settle (or expire) an upload still under way.
+		return nil, Errorf(CodeUploadMissing, "this upload is still in progress; it completes when its last byte arrives")
+	}
+	return s.completeGrant(ctx, g)
+}
 
+// completeGrant verifies the object written for the pending grant g and
+// settles it: a file, or a rejection with the object deleted.
+func (s *Service) completeGrant(ctx context.Context, g *Grant) (*File, error) {
 	info, err := s.Store.Head(ctx, g.Key)
 	if IsCode(err, CodeNotFound) {
 		if s.now().After(g.ExpiresAt) {
@@ -335,6 +355,9 @@ func (s *Service) finish(ctx context.Context, g *Grant, state GrantState, why er
 	s.log().LogAttrs(ctx, lvl, "grant "+string(state),
 		slog.String("grant", g.ID), slog.String("sub", g.Subject), slog.String("key", g.Key),
 		slog.String("code", string(next.RejectCode)))
+	if s.Observer != nil {
+		s.Observer.GrantFinished(&next)
+	}
 	return &next, nil
 }
 

@@ -16,8 +16,9 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/embedded"
 	"github.com/sluicehq/sluice/httpapi"
+	"github.com/sluicehq/sluice/metrics"
 	"github.com/sluicehq/sluice/oidc"
-	"github.com/sluicehq/sluice/sqlite"
+	"github.com/sluicehq/sluice/sts"
 )
 
 // App is a running sluice server.
@@ -26,16 +27,22 @@ type App struct {
 	Service *sluice.Service
 	// APIURL is the base URL of the API, e.g. http://127.0.0.1:8080.
 	APIURL string
-	// S3URL is the embedded store's endpoint.
+	// S3URL is the store's S3 endpoint (the embedded one, or store.s3's).
 	S3URL string
+	// Metrics are the server's Prometheus series, served at /metrics.
+	Metrics *metrics.Metrics
 	// Dev is the development issuer, nil when off.
 	Dev *oidc.DevIssuer
+	// STS is the AssumeRoleWithWebIdentity endpoint, nil when off.
+	STS *sts.Service
 	Log *slog.Logger
 
-	store  *embedded.Server
-	ledger *sqlite.Ledger
-	http   *http.Server
-	done   chan error
+	store   *embedded.Server // nil unless store.type is embedded
+	iam     *embedded.IAM    // the embedded store's, nil with an external store
+	objects sluice.Store     // the store in use, embedded or external
+	ledger  sluice.Ledger
+	http    *http.Server
+	done    chan error
 }
 
 // DevIssuerDir is where the development issuer keeps its key and URL.
@@ -68,7 +75,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, err
 	}
-	a := &App{Config: cfg, Log: log, done: make(chan error, 1)}
+	a := &App{Config: cfg, Log: log, Metrics: metrics.New(), done: make(chan error, 1)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -82,17 +89,28 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a.APIURL = localURL(ln.Addr())
 
-	a.store, err = embedded.Start(ctx, embedded.Config{
-		Dir: filepath.Join(data, "store"), Addr: cfg.S3Addr, PublicURL: cfg.PublicS3URL,
-		Bucket: cfg.Bucket, Region: cfg.Region, CORSOrigins: cfg.CORSOrigins,
-	})
+	// versitygw runs once per process; with store.type s3 none is started,
+	// so several instances can share a process (the multi-instance tests).
+	if cfg.Store.Type == StoreS3 {
+		a.objects, err = a.openS3(ctx)
+		a.S3URL = cfg.Store.S3.Endpoint
+	} else {
+		a.iam = embedded.NewIAM() // honours the STS's credentials once startSTS attaches it
+		a.store, err = embedded.Start(ctx, embedded.Config{
+			Dir: filepath.Join(data, "store"), Addr: cfg.S3Addr, PublicURL: cfg.PublicS3URL,
+			Bucket: cfg.Bucket, Region: cfg.Region, CORSOrigins: a.storeCORSOrigins(), IAM: a.iam,
+			SessionLimits: &embedded.SessionLimits{MaxSize: cfg.Policy.MaxSize, AllowedTypes: cfg.Policy.AllowedTypes},
+		})
+		if err == nil {
+			a.objects, a.S3URL = a.store.Store, a.store.Endpoint
+		}
+	}
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
-	a.S3URL = a.store.Endpoint
 
-	a.ledger, err = sqlite.Open(filepath.Join(data, "ledger.db"))
+	a.ledger, err = OpenLedger(ctx, cfg)
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -103,11 +121,27 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		ln.Close()
 		return nil, err
 	}
+	a.mountWeb(ln, mount)
 
-	a.Service = &sluice.Service{Store: a.store.Store, Ledger: a.ledger, Policy: cfg.Policy, Log: log}
+	a.Service = &sluice.Service{Store: a.objects, Ledger: a.ledger, Policy: cfg.Policy, Log: log, Observer: a.Metrics}
+	a.Service.Observer = observer{a.Metrics}
+	// In-process count: per instance, until the ledger keeps it (issue 6).
+	a.Service.Limiter = sluice.NewLocalLimiter(cfg.Policy.ConcurrentUploads())
+	resumable, err := a.resumable()
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	mount["GET /metrics"] = a.Metrics.Handler()
+	if err := a.startSTS(verifier, mount); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	api := httpapi.New(a.Service, verifier, log, httpapi.Options{
 		CORSOrigins: cfg.CORSOrigins, TrustProxy: cfg.TrustProxy, Mount: mount,
-		Ready: map[string]func(context.Context) error{"identity": verifier.Ready},
+		Ready:     map[string]func(context.Context) error{"identity": verifier.Ready},
+		Observe:   a.Metrics.ObserveRequest,
+		Resumable: resumable,
 	})
 	a.http = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() { a.done <- a.http.Serve(ln) }()
@@ -136,6 +170,7 @@ func (a *App) identity(ln net.Listener) (*oidc.Verifier, map[string]http.Handler
 	}
 	v, err := oidc.New(oidc.Config{
 		Issuers: issuers, Leeway: cfg.Identity.Leeway, JWKSGrace: cfg.Identity.JWKSGrace, Logger: a.Log,
+		OnKeysFetched: a.Metrics.KeysFetched,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -189,6 +224,8 @@ func (a *App) Close(ctx context.Context) error {
 	}
 	if a.store != nil {
 		errs = append(errs, a.store.Close())
+	} else if c, ok := a.objects.(interface{ Close() error }); ok {
+		errs = append(errs, c.Close())
 	}
 	if a.ledger != nil {
 		errs = append(errs, a.ledger.Close())

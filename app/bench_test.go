@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/httpapi"
 	"github.com/sluicehq/sluice/oidc"
 )
@@ -32,12 +33,16 @@ func BenchmarkGrantIssuance(b *testing.B) {
 	}
 }
 
-func benchGrants(b *testing.B, cacheSize int) {
+func benchGrants(b *testing.B, cacheSize int) { benchGrantsOn(b, srv.Service, cacheSize) }
+
+// benchGrantsOn measures grant issuance through svc (whose store and ledger
+// vary between benchmarks) behind the real HTTP API.
+func benchGrantsOn(b *testing.B, svc *sluice.Service, cacheSize int) {
 	v, err := oidc.New(oidc.Config{Issuers: []oidc.IssuerConfig{srv.Dev.IssuerConfig()}, CacheSize: cacheSize})
 	if err != nil {
 		b.Fatal(err)
 	}
-	api := httpapi.New(srv.Service, v, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Options{})
+	api := httpapi.New(svc, v, slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Options{})
 	ts := httptest.NewServer(api)
 	defer ts.Close()
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/oidc"
+	"github.com/sluicehq/sluice/sts"
 )
 
 // Config is everything a sluice server is told. Defaults are in Default;
@@ -40,6 +41,16 @@ type Config struct {
 	TrustProxy bool          `yaml:"trust_proxy"`
 	Policy     sluice.Policy `yaml:"policy"`
 	Identity   Identity      `yaml:"identity"`
+	// STS is the AssumeRoleWithWebIdentity endpoint (option 4): roles, the
+	// master key file, the revocation cache.
+	STS sts.Config `yaml:"sts"`
+	// Store selects the object store (see StoreConfig); default embedded.
+	Store StoreConfig `yaml:"store"`
+	// Ledger selects the ledger (see LedgerConfig); default sqlite.
+	Ledger LedgerConfig `yaml:"ledger"`
+	// Web is the upload page at / (see app/web.go); on with the
+	// development issuer, off otherwise unless enabled.
+	Web Web `yaml:"web"`
 	// LogFormat is "text" or "json".
 	LogFormat string `yaml:"log_format"`
 	// LogLevel is debug, info, warn or error.
@@ -67,6 +78,9 @@ func Default() Config {
 		Region:    "us-east-1",
 		Policy:    sluice.DefaultPolicy(),
 		Identity:  Identity{Leeway: oidc.DefaultLeeway, JWKSGrace: oidc.DefaultJWKSGrace},
+		STS:       sts.DefaultConfig(),
+		Store:     StoreConfig{Type: StoreEmbedded},
+		Ledger:    LedgerConfig{Type: LedgerSQLite},
 		LogFormat: "text",
 		LogLevel:  "info",
 	}
@@ -93,8 +107,14 @@ func (c *Config) Validate() error {
 	if c.Bucket == "" {
 		return errors.New("bucket: a bucket name is required")
 	}
+	if err := c.validateBackends(); err != nil {
+		return err
+	}
 	if err := c.Policy.Validate(); err != nil {
 		return fmt.Errorf("policy: %s", sluice.ErrorMessage(err))
+	}
+	if err := c.STS.Validate(); err != nil {
+		return err
 	}
 	if !c.DevIssuerOn() && len(c.Identity.Issuers) == 0 {
 		return errors.New("identity.issuers: no issuer configured and the development issuer is off: nobody could sign in")
@@ -188,6 +208,9 @@ func Flags(fs *flag.FlagSet, cfg *Config) {
 		cfg.Policy.AllowedTypes = splitList(v)
 		return nil
 	})
+	fs.IntVar(&cfg.Policy.MaxConcurrentUploads, "max-concurrent-uploads", cfg.Policy.MaxConcurrentUploads, "uploads one user may stream through sluice at once (POST /v1/files, tus)")
+	backendFlags(fs, cfg)
+	webFlags(fs, cfg)
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: text or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
 }

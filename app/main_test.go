@@ -51,6 +51,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	srv.Service.Now = clock.Now
+	if srv.STS != nil {
+		srv.STS.Now = clock.Now
+	}
 	code := m.Run()
 	http.DefaultClient.CloseIdleConnections()
 	srv.Close(context.Background())

@@ -69,7 +69,21 @@ func printBanner(env *Env, a *app.App) {
 	w := env.Stdout
 	fmt.Fprintf(w, "sluice is running\n")
 	fmt.Fprintf(w, "  API:        %s\n", a.APIURL)
-	fmt.Fprintf(w, "  S3 store:   %s (bucket %q)\n", a.S3URL, a.Config.Bucket)
+	if a.Config.WebOn() {
+		fmt.Fprintf(w, "  web page:   %s/ (upload from a browser)\n", a.APIURL)
+	}
+	if s3 := a.Config.Store.S3; a.Config.Store.Type == app.StoreS3 {
+		fmt.Fprintf(w, "  S3 store:   %s (bucket %q, external)\n", firstNonEmpty(s3.Endpoint, "AWS S3"), s3.Bucket)
+	} else {
+		fmt.Fprintf(w, "  S3 store:   %s (bucket %q)\n", a.S3URL, a.Config.Bucket)
+	}
+	fmt.Fprintf(w, "  ledger:     %s\n", a.Config.Ledger.Type)
+	if a.STS != nil {
+		fmt.Fprintf(w, "  STS:        %s/sts (AssumeRoleWithWebIdentity)\n", a.APIURL)
+		for _, r := range a.STS.Roles() {
+			fmt.Fprintf(w, "  role:       %s\n", r)
+		}
+	}
 	fmt.Fprintf(w, "  data:       %s\n", a.Config.Data)
 	if a.Dev != nil {
 		fmt.Fprintf(w, "  dev issuer: %s/dev (development tokens only)\n", a.APIURL)

@@ -17,8 +17,8 @@ import (
 func init() {
 	register(&command{
 		name:    "upload",
-		usage:   "FILE [--server URL] [--token T] [--method PUT|POST] [--type CONTENT-TYPE] [--json]",
-		summary: "upload a file straight to the object store through a presigned URL",
+		usage:   "FILE [--server URL] [--token T] [--method PUT|POST] [--direct [--role ARN]] [--proxy] [--resumable [--resume URL]] [--type CONTENT-TYPE] [--json]",
+		summary: "upload a file: straight to the object store through a presigned URL, or through sluice (--proxy, --resumable), or signed here with STS credentials (--direct)",
 		run:     upload,
 	})
 }
@@ -29,6 +29,17 @@ type uploadFlags struct {
 	method      string
 	contentType string
 	json        bool
+	// selfSigned (--direct) signs the PUT here with temporary credentials
+	// from sluice's STS (option 4), as role.
+	selfSigned bool
+	role       string
+	// proxy (--proxy) sends the bytes through sluice in one request;
+	// resumable (--resumable) through sluice with tus, in checksummed
+	// chunks, resuming resumeURL when given.
+	proxy     bool
+	resumable bool
+	resumeURL string
+	stderr    io.Writer
 }
 
 // uploader sends one file to sluice by one route and returns its record.
@@ -40,10 +51,44 @@ func direct(ctx context.Context, cl *client.Client, path string, opts client.Upl
 	return cl.UploadFile(ctx, path, opts)
 }
 
-// route picks the route the flags ask for. Today there is one; modes
-// such as --proxy or --resumable add a flag and a case here.
+// signed trades the ID token for temporary credentials at sluice's STS and
+// signs the PUT here with aws-sdk-go-v2: no server call per upload.
+func (f *uploadFlags) signed(ctx context.Context, cl *client.Client, path string, opts client.UploadOptions) (*sluice.File, error) {
+	return cl.Direct(client.CredentialsOptions{RoleARN: f.role, SessionName: "sluice-cli"}).UploadFile(ctx, path, opts)
+}
+
+// route picks the route the flags ask for. Modes such as --proxy or
+// --resumable add a flag and a case here.
 func (f *uploadFlags) route() (uploader, error) {
+	switch {
+	case f.selfSigned:
+		return f.signed, nil
+	case f.proxy:
+		return proxied, nil
+	case f.resumable:
+		return f.tus, nil
+	}
 	return direct, nil
+}
+
+// proxied sends the bytes through sluice (POST /v1/files), which checks
+// them on the way to the store.
+func proxied(ctx context.Context, cl *client.Client, path string, opts client.UploadOptions) (*sluice.File, error) {
+	return cl.ProxyFile(ctx, path, opts)
+}
+
+// tus sends the bytes through sluice in resumable chunks. If it fails for
+// good, it says how to take the same upload up again later.
+func (f *uploadFlags) tus(ctx context.Context, cl *client.Client, path string, opts client.UploadOptions) (*sluice.File, error) {
+	started := f.resumeURL
+	file, err := cl.ResumableFile(ctx, path, client.ResumableOptions{
+		UploadOptions: opts, URL: f.resumeURL,
+		OnCreate: func(u string) { started = u },
+	})
+	if err != nil && started != "" {
+		fmt.Fprintf(f.stderr, "the upload can be resumed: sluice upload --resumable --resume '%s' %s\n", started, path)
+	}
+	return file, err
 }
 
 // check refuses bad flags before the file is hashed, which for a large file
@@ -53,15 +98,41 @@ func (f *uploadFlags) check() error {
 	if f.method != sluice.MethodPUT && f.method != sluice.MethodPOST {
 		return fmt.Errorf("--method must be PUT or POST, not %q", f.method)
 	}
+	if f.selfSigned && f.method != sluice.MethodPUT {
+		return fmt.Errorf("--direct uploads by PUT only")
+	}
+	if f.role != "" && !f.selfSigned {
+		return fmt.Errorf("--role goes with --direct")
+	}
+	if f.resumeURL != "" {
+		f.resumable = true
+	}
+	modes := 0
+	for _, on := range []bool{f.selfSigned, f.proxy, f.resumable} {
+		if on {
+			modes++
+		}
+	}
+	if modes > 1 {
+		return fmt.Errorf("--direct, --proxy and --resumable are different routes; pick one")
+	}
+	if (f.proxy || f.resumable) && f.method != sluice.MethodPUT {
+		return fmt.Errorf("--method chooses a presigned request; it does not go with --proxy or --resumable")
+	}
 	return nil
 }
 
 func upload(ctx context.Context, env *Env, args []string) error {
 	fs := flags(env, commands["upload"])
-	f := &uploadFlags{conn: connFlags(env, fs)}
+	f := &uploadFlags{conn: connFlags(env, fs), stderr: env.Stderr}
 	fs.StringVar(&f.method, "method", sluice.MethodPUT, "upload by PUT or by POST (a multipart form, as browsers send)")
 	fs.StringVar(&f.contentType, "type", "", "content type (default: guessed from the extension, then the first bytes)")
 	fs.BoolVar(&f.json, "json", false, "print the file record as JSON")
+	fs.BoolVar(&f.selfSigned, "direct", false, "sign the PUT here with temporary credentials from the server's STS (users/{sub}/ only)")
+	fs.StringVar(&f.role, "role", "", "with --direct, the role to assume (default: the server's default role)")
+	fs.BoolVar(&f.proxy, "proxy", false, "send the bytes through sluice in one request (POST /v1/files)")
+	fs.BoolVar(&f.resumable, "resumable", false, "send the bytes through sluice in resumable, checksummed chunks (tus)")
+	fs.StringVar(&f.resumeURL, "resume", "", "with --resumable, the URL of an interrupted upload to take up again")
 	rest, err := parse(fs, args)
 	if err != nil {
 		return err

@@ -21,9 +21,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/versity/versitygw/auth"
 	"github.com/versity/versitygw/backend/meta"
 	"github.com/versity/versitygw/backend/posix"
 	"github.com/versity/versitygw/embedgw"
+	"github.com/versity/versitygw/s3api"
 	"golang.org/x/sys/unix"
 
 	"github.com/sluicehq/sluice"
@@ -44,6 +46,13 @@ type Config struct {
 	Region    string
 	// CORSOrigins may call the store from a browser ("*" for any).
 	CORSOrigins []string
+	// IAM, when set, is the gateway's IAM service: an *IAM makes it honour
+	// the STS's temporary credentials. Nil leaves versitygw's single-account
+	// mode (root only).
+	IAM auth.IAMService
+	// SessionLimits, when set, is the upload policy the store enforces on
+	// session-signed writes where it can (see SessionLimits).
+	SessionLimits *SessionLimits
 }
 
 // Server is a running embedded store.
@@ -103,6 +112,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			// Zero means "nothing allowed" in versitygw, not "unlimited".
 			MaxConnections: 10000, MaxRequests: 5000, MultipartMaxParts: 10000,
 			Quiet: true, KeepAlive: true,
+			IAMService: cfg.IAM, S3Options: s3Options(cfg),
 			// Never public: anonymous requests on a public bucket skip
 			// signature checks altogether.
 		})
@@ -124,7 +134,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	s.Store = st
+	s.Store = newStore(st, be, cfg.Bucket)
 	if err := s.setupBucket(ctx, cfg); err != nil {
 		s.Close()
 		return nil, err
@@ -181,6 +191,11 @@ func (s *Server) setupBucket(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("embedded store: create bucket %q: %w", cfg.Bucket, err)
 	}
 	if len(cfg.CORSOrigins) == 0 {
+		// Rules left by an earlier start must not outlive the config.
+		_, err = c.DeleteBucketCors(ctx, &s3.DeleteBucketCorsInput{Bucket: aws.String(cfg.Bucket)})
+		if err != nil {
+			return fmt.Errorf("embedded store: remove CORS: %w", err)
+		}
 		return nil
 	}
 	_, err = c.PutBucketCors(ctx, &s3.PutBucketCorsInput{
@@ -253,4 +268,11 @@ func random(n int) []byte {
 		panic(err)
 	}
 	return b
+}
+
+func s3Options(cfg Config) []s3api.Option {
+	if cfg.SessionLimits == nil {
+		return nil
+	}
+	return []s3api.Option{guardOption(*cfg.SessionLimits)}
 }

@@ -39,6 +39,13 @@ type Options struct {
 	// Ready holds named checks beyond the store and the ledger, e.g.
 	// "identity" for the issuers' keys.
 	Ready map[string]func(context.Context) error
+	// Observe, when set, is called once per request after it is answered,
+	// with the route pattern that matched (r.Pattern, so IDs in paths do
+	// not make a metric series each), the status, the error code (empty
+	// on success) and the time taken.
+	Observe func(route, method string, status int, code sluice.Code, d time.Duration)
+	// Resumable, when set, serves resumable uploads (tus) at /v1/tus/.
+	Resumable Resumable
 }
 
 // New builds the API server over svc, authenticating with v.
@@ -59,9 +66,14 @@ func (s *Server) routes() {
 	m.Handle("GET /v1/uploads/{id}", s.authed(s.getUpload))
 	m.Handle("POST /v1/uploads/{id}/complete", s.authed(s.completeUpload))
 	m.Handle("GET /v1/files", s.authed(s.listFiles))
+	m.Handle("POST /v1/files", s.authed(s.uploadFile))
 	m.Handle("GET /v1/files/{id}", s.authed(s.getFile))
 	m.Handle("GET /v1/files/{id}/content", s.authed(s.fileContent))
 	m.Handle("DELETE /v1/files/{id}", s.authed(s.deleteFile))
+	if s.cfg.Resumable != nil {
+		m.Handle("/v1/tus", s.resumable())
+		m.Handle("/v1/tus/", s.resumable())
+	}
 	for p, h := range s.cfg.Mount {
 		m.Handle(p, h)
 	}
@@ -95,6 +107,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("request_id", rid), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status), slog.String("sub", info.sub), slog.String("code", info.code),
 			slog.Duration("duration", time.Since(start)))
+		if s.cfg.Observe != nil {
+			s.cfg.Observe(r.Pattern, r.Method, rec.status, sluice.Code(info.code), time.Since(start))
+		}
 	}()
 	if s.cors(rec, r) {
 		return
@@ -132,6 +147,10 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return r.ResponseWriter.Write(b)
 }
 
+// Unwrap lets http.ResponseController reach the connection (read
+// deadlines of long uploads).
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 func newRequestID() string {
 	b := make([]byte, 8)
 	rand.Read(b)
@@ -148,12 +167,12 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Add("Vary", "Origin")
-	h.Set("Access-Control-Expose-Headers", "X-Request-Id, Location, Retry-After")
+	h.Set("Access-Control-Expose-Headers", "X-Request-Id, Location, Retry-After, "+uploadExposeHeaders)
 	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
 		return false
 	}
-	h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
-	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
+	h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS, HEAD, PATCH")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id, Content-Digest, X-Checksum-Sha256, "+uploadAllowHeaders+", "+awsSDKHeaders)
 	h.Set("Access-Control-Max-Age", "600")
 	w.WriteHeader(http.StatusNoContent)
 	return true

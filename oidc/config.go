@@ -92,6 +92,9 @@ type Config struct {
 	// Logger receives key-fetch events; tokens are never logged.
 	// Default: discard.
 	Logger *slog.Logger
+	// OnKeysFetched, when set, is called after every fetch of an issuer's
+	// keys with its outcome (metrics). It must not block.
+	OnKeysFetched func(issuer string, err error)
 }
 
 // projectID is what Firebase allows in project ids; it also keeps the id

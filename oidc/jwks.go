@@ -160,6 +160,7 @@ type keySet struct {
 	log     *slog.Logger
 	refetch time.Duration
 	grace   time.Duration
+	onFetch func(issuer string, err error) // may be nil
 
 	mu          sync.Mutex
 	jwksURL     string        // configured, or found by discovery
@@ -266,6 +267,9 @@ func (s *keySet) fetch(done chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 	defer cancel()
 	set, ttl, err := s.download(ctx)
+	if s.onFetch != nil {
+		s.onFetch(s.issuer, err)
+	}
 
 	s.mu.Lock()
 	defer close(done)

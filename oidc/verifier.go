@@ -76,6 +76,7 @@ func New(cfg Config) (*Verifier, error) {
 			is.keys = &keySet{
 				issuer: ic.Issuer, jwksURL: ic.JWKSURL, client: cfg.HTTPClient,
 				now: cfg.Now, log: cfg.Logger, refetch: cfg.RefetchInterval, grace: cfg.JWKSGrace,
+				onFetch: cfg.OnKeysFetched,
 			}
 		}
 		v.issuers[ic.Issuer] = is

@@ -43,6 +43,11 @@ type Config struct {
 	// PostPolicy says the store accepts browser form (POST policy)
 	// uploads. AWS S3 and versitygw do; R2 does not.
 	PostPolicy bool `yaml:"post_policy" json:"post_policy"`
+	// PartSize is the part of a multipart upload that PutStream buffers
+	// (and so its memory per upload); a stream known to be no longer than
+	// it goes in one PUT. Default DefaultPartSize; at least 5 MiB, the S3
+	// minimum.
+	PartSize int64 `yaml:"part_size" json:"part_size"`
 	// Credentials; nil means the standard AWS chain (environment, shared
 	// config, IAM role).
 	Credentials aws.CredentialsProvider `yaml:"-" json:"-"`

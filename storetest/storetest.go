@@ -15,31 +15,93 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice"
 )
 
-// Run runs the suite against st. Each test writes under prefix, which should
-// be unique per run (e.g. "storetest/<random>/").
+// Capabilities are what a store guarantees beyond the baseline every store
+// must meet (signature, expiry, bound length and type, head/read/delete).
+// A store declares them; the suite runs every case a declared capability
+// calls for, and skips, naming the consequence, the cases of one it lacks.
+// The service's protections lean on them: see docs/deploy.md.
+type Capabilities struct {
+	// ConditionalWrite: a PUT with If-None-Match: * answers 412 once the
+	// key exists, atomically: of concurrent PUTs to one key exactly one
+	// succeeds. Without it a leaked URL can overwrite an upload until the
+	// URL expires (complete still verifies whatever is there).
+	ConditionalWrite bool
+	// ChecksumBinding: the store refuses a body whose SHA-256 is not the
+	// signed x-amz-checksum-sha256 (PUT header or POST policy field), and
+	// reports the checksum on HEAD. Without it wrong bytes are stored, and
+	// only complete, by hashing the object, finds and deletes them.
+	ChecksumBinding bool
+	// PostPolicy: the store accepts POST policy form uploads and enforces
+	// the policy's conditions. The Store must then be a
+	// sluice.PostPresigner, and must not be one without it: a store that
+	// hands out forms its backend refuses gives users broken URLs.
+	PostPolicy bool
+}
+
+// Full is every capability: AWS S3, versitygw and SeaweedFS (4.53, with
+// static keys) have them all.
+var Full = Capabilities{ConditionalWrite: true, ChecksumBinding: true, PostPolicy: true}
+
+// Run runs the suite against st holding it to every capability, POST
+// policies included when st is a sluice.PostPresigner. Each test writes
+// under prefix, which should be unique per run (e.g. "storetest/<random>/").
 func Run(t *testing.T, st sluice.Store, prefix string) {
+	t.Helper()
+	caps := Full
+	_, caps.PostPolicy = st.(sluice.PostPresigner)
+	RunWith(t, st, prefix, caps)
+}
+
+// RunWith runs the suite against st, which declares caps.
+func RunWith(t *testing.T, st sluice.Store, prefix string, caps Capabilities) {
 	t.Helper()
 	ctx := context.Background()
 	if err := st.Ping(ctx); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
+	pp, isPoster := st.(sluice.PostPresigner)
+	if isPoster != caps.PostPolicy {
+		t.Fatalf("store is a PostPresigner: %v, but declares PostPolicy: %v", isPoster, caps.PostPolicy)
+	}
 	n := 0
 	key := func(ext string) string { n++; return fmt.Sprintf("%sobj-%d%s", prefix, n, ext) }
+	needs := func(t *testing.T, has bool, name, without string) {
+		t.Helper()
+		if !has {
+			t.Skipf("store declares no %s: %s", name, without)
+		}
+	}
+	conditional := func(t *testing.T) {
+		needs(t, caps.ConditionalWrite, "ConditionalWrite", "a leaked PUT URL can overwrite the upload until it expires")
+	}
+	checksums := func(t *testing.T) {
+		needs(t, caps.ChecksumBinding, "ChecksumBinding", "wrong bytes are stored and only complete finds them")
+	}
 
-	t.Run("PutOnceRoundTrip", func(t *testing.T) { testPutOnce(t, st, key(".png")) })
-	t.Run("PutRefusesOtherBodies", func(t *testing.T) { testPutRefusals(t, st, key) })
+	t.Run("PutRoundTrip", func(t *testing.T) { testPut(t, st, key(".png"), caps) })
+	t.Run("PutOnce", func(t *testing.T) { conditional(t); testPutOnce(t, st, key(".png")) })
+	t.Run("PutOnceConcurrent", func(t *testing.T) { conditional(t); testPutOnceConcurrent(t, st, key(".png")) })
+	t.Run("PutRefusesOtherBodies", func(t *testing.T) { testPutRefusals(t, st, key, caps) })
+	t.Run("PutChecksumLargeObject", func(t *testing.T) { checksums(t); testPutLarge(t, st, key(".png")) })
 	t.Run("PutWithoutChecksum", func(t *testing.T) { testPutNoChecksum(t, st, key(".png")) })
+	t.Run("SubjectCharactersInKeys", func(t *testing.T) { testSubjectKeys(t, st, prefix, caps) })
 	t.Run("ExpiredAndTamperedURLs", func(t *testing.T) { testExpiredTampered(t, st, key) })
 	t.Run("HeadReadDelete", func(t *testing.T) { testHeadReadDelete(t, st, key(".png")) })
 	t.Run("GetURL", func(t *testing.T) { testGetURL(t, st, key(".png")) })
-	if pp, ok := st.(sluice.PostPresigner); ok {
-		t.Run("PostPolicy", func(t *testing.T) { testPost(t, st, pp, key) })
+	t.Run("PostPolicy", func(t *testing.T) {
+		needs(t, caps.PostPolicy, "PostPolicy", "method POST answers method_not_supported; clients use PUT")
+		testPost(t, st, pp, key, caps)
+	})
+	// Optional: stores that take bytes through sluice (proxied uploads).
+	if sp, ok := st.(sluice.StreamPutter); ok {
+		t.Run("Stream", func(t *testing.T) { testStream(t, st, sp, prefix, key, caps) })
 	}
 }
 
@@ -103,7 +165,9 @@ func signedHeaders(t *testing.T, raw string) string {
 	return u.Query().Get("X-Amz-SignedHeaders")
 }
 
-func testPutOnce(t *testing.T, st sluice.Store, key string) {
+// testPut is the baseline: the URL binds length, type and checksum in its
+// signature, and the right request stores the object.
+func testPut(t *testing.T, st sluice.Store, key string, caps Capabilities) {
 	body := Body(4096)
 	ps := presignPut(t, st, params(key, body, true))
 	sh := signedHeaders(t, ps.URL)
@@ -113,21 +177,125 @@ func testPutOnce(t *testing.T, st sluice.Store, key string) {
 		}
 	}
 	if code, msg := Do(t, "PUT", ps.URL, ps.Headers, body); code != 200 {
-		t.Fatalf("first PUT: %d %s", code, msg)
-	}
-	if code, _ := Do(t, "PUT", ps.URL, ps.Headers, body); code != http.StatusPreconditionFailed {
-		t.Errorf("replayed PUT: got %d, want 412", code)
+		t.Fatalf("PUT: %d %s", code, msg)
 	}
 	info, err := st.Head(context.Background(), key)
 	if err != nil {
 		t.Fatalf("Head: %v", err)
 	}
-	if info.Size != int64(len(body)) || info.SHA256 != SHA256(body) {
-		t.Errorf("Head = size %d sha %q, want %d %q", info.Size, info.SHA256, len(body), SHA256(body))
+	if info.Size != int64(len(body)) {
+		t.Errorf("Head: size %d, want %d", info.Size, len(body))
+	}
+	if caps.ChecksumBinding && info.SHA256 != SHA256(body) {
+		t.Errorf("Head: sha256 %q, want %q", info.SHA256, SHA256(body))
 	}
 }
 
-func testPutRefusals(t *testing.T, st sluice.Store, key func(string) string) {
+func testPutOnce(t *testing.T, st sluice.Store, key string) {
+	body := Body(4096)
+	ps := presignPut(t, st, params(key, body, true))
+	if code, msg := Do(t, "PUT", ps.URL, ps.Headers, body); code != 200 {
+		t.Fatalf("first PUT: %d %s", code, msg)
+	}
+	if code, _ := Do(t, "PUT", ps.URL, ps.Headers, body); code != http.StatusPreconditionFailed {
+		t.Errorf("replayed PUT: got %d, want 412", code)
+	}
+}
+
+// testPutOnceConcurrent races PUTs of different bytes through one URL
+// signed without a checksum (the weakest URL sluice hands out): a store
+// that checks If-None-Match and then writes, without holding the key in
+// between, lets two of them succeed and the last one win.
+func testPutOnceConcurrent(t *testing.T, st sluice.Store, key string) {
+	const racers = 8
+	body := Body(256 << 10)
+	ps := presignPut(t, st, params(key, body, false))
+	var wg sync.WaitGroup
+	codes := make([]int, racers)
+	for i := range racers {
+		wg.Go(func() {
+			b := bytes.Clone(body)
+			b[100] = byte(i)
+			codes[i], _ = Do(t, "PUT", ps.URL, ps.Headers, b)
+		})
+	}
+	wg.Wait()
+	won := 0
+	for _, c := range codes {
+		switch c {
+		case 200:
+			won++
+		case http.StatusPreconditionFailed, http.StatusConflict:
+		default:
+			t.Errorf("racing PUT answered %d, want 200, 412 or 409", c)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d of %d racing PUTs succeeded (codes %v), want exactly 1", won, racers, codes)
+	}
+}
+
+// testPutLarge checks the checksum binding on an object large enough that
+// stores split it into chunks (SeaweedFS: 4 MiB) and checksum it on the way.
+func testPutLarge(t *testing.T, st sluice.Store, key string) {
+	body := Body(6 << 20)
+	ps := presignPut(t, st, params(key, body, true))
+	other := bytes.Clone(body)
+	other[5<<20] ^= 0xff
+	if code, _ := Do(t, "PUT", ps.URL, ps.Headers, other); code < 400 {
+		t.Fatalf("PUT of other bytes (differing after 5 MiB): %d, want a 4xx", code)
+	}
+	if _, err := st.Head(context.Background(), key); !sluice.IsCode(err, sluice.CodeNotFound) {
+		t.Errorf("refused PUT left an object behind (Head: %v)", err)
+	}
+	if code, msg := Do(t, "PUT", ps.URL, ps.Headers, body); code != 200 {
+		t.Fatalf("PUT: %d %s", code, msg)
+	}
+	info, err := st.Head(context.Background(), key)
+	if err != nil || info.Size != int64(len(body)) || info.SHA256 != SHA256(body) {
+		t.Errorf("Head = %+v, %v; want size %d, sha256 %s", info, err, len(body), SHA256(body))
+	}
+}
+
+// testSubjectKeys writes under a user prefix made of every character
+// sluice allows in a subject (sluice.SafeSubject): the store must sign and
+// check such keys the way sluice escapes them.
+func testSubjectKeys(t *testing.T, st sluice.Store, prefix string, caps Capabilities) {
+	ctx := context.Background()
+	sub := "auth0|a+b=c,d@e:f_g.h-i"
+	if !sluice.SafeSubject(sub) {
+		t.Fatalf("%q is no longer a safe subject: update this test", sub)
+	}
+	key := prefix + "users/" + sub + "/obj.png"
+	body := Body(1000)
+	ps := presignPut(t, st, params(key, body, true))
+	if code, msg := Do(t, "PUT", ps.URL, ps.Headers, body); code != 200 {
+		t.Fatalf("PUT %s: %d %s", key, code, msg)
+	}
+	if info, err := st.Head(ctx, key); err != nil || info.Size != int64(len(body)) {
+		t.Fatalf("Head %s: %+v %v", key, info, err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	g, err := st.PresignGet(ctx, key, now, now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, got := Do(t, "GET", g.URL, nil, nil); code != 200 || got != string(body) {
+		t.Errorf("GET %s: %d, %d bytes", key, code, len(got))
+	}
+	if pp, ok := st.(sluice.PostPresigner); ok && caps.PostPolicy {
+		k := prefix + "users/" + sub + "/form.png"
+		ps, err := pp.PresignPost(ctx, params(k, body, true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, msg := PostForm(t, ps.URL, ps.Fields, "image/png", body); code/100 != 2 {
+			t.Errorf("POST %s: %d %s", k, code, msg)
+		}
+	}
+}
+
+func testPutRefusals(t *testing.T, st sluice.Store, key func(string) string, caps Capabilities) {
 	body := Body(2048)
 	cases := []struct {
 		name   string
@@ -136,13 +304,18 @@ func testPutRefusals(t *testing.T, st sluice.Store, key func(string) string) {
 		{"longer body", func(h map[string]string, b []byte) []byte { return append(b, 'x') }},
 		{"shorter body", func(h map[string]string, b []byte) []byte { return b[:len(b)-1] }},
 		{"other content type", func(h map[string]string, b []byte) []byte { h["Content-Type"] = "text/html"; return b }},
-		{"same size, other bytes", func(h map[string]string, b []byte) []byte {
+		{"checksum header dropped", func(h map[string]string, b []byte) []byte { delete(h, "x-amz-checksum-sha256"); return b }},
+		{"if-none-match dropped", func(h map[string]string, b []byte) []byte { delete(h, "If-None-Match"); return b }},
+	}
+	if caps.ChecksumBinding {
+		cases = append(cases, struct {
+			name   string
+			mutate func(h map[string]string, b []byte) []byte
+		}{"same size, other bytes", func(h map[string]string, b []byte) []byte {
 			c := bytes.Clone(b)
 			c[100] ^= 0xff
 			return c
-		}},
-		{"checksum header dropped", func(h map[string]string, b []byte) []byte { delete(h, "x-amz-checksum-sha256"); return b }},
-		{"if-none-match dropped", func(h map[string]string, b []byte) []byte { delete(h, "If-None-Match"); return b }},
+		}})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -297,7 +470,7 @@ func PostForm(t *testing.T, u string, fields map[string]string, contentType stri
 	return resp.StatusCode, string(b)
 }
 
-func testPost(t *testing.T, st sluice.Store, pp sluice.PostPresigner, key func(string) string) {
+func testPost(t *testing.T, st sluice.Store, pp sluice.PostPresigner, key func(string) string, caps Capabilities) {
 	ctx := context.Background()
 	body := Body(5000)
 	sign := func(k string, b []byte) *sluice.Presigned {
@@ -326,6 +499,15 @@ func testPost(t *testing.T, st sluice.Store, pp sluice.PostPresigner, key func(s
 			f["key"] = strings.Replace(f["key"], "obj-", "obx-", 1)
 			return body
 		},
+	}
+	if caps.ChecksumBinding {
+		// A form cannot be write-once; the signed checksum is what keeps a
+		// replayed or leaked form to the same bytes.
+		refusals["same size, other bytes"] = func(f map[string]string) []byte {
+			c := bytes.Clone(body)
+			c[500] ^= 0xff
+			return c
+		}
 	}
 	for name, mutate := range refusals {
 		t.Run(name, func(t *testing.T) {
