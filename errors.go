@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Code is a stable, machine-readable error code. Clients are written against
@@ -71,6 +72,17 @@ const (
 	CodeTooManyUploads Code = "too_many_uploads"
 	CodeUnavailable    Code = "unavailable"
 	CodeInternal       Code = "internal"
+
+	// Governance (quotas per user, bans). Each limit has its own code so a
+	// client can tell the user which one they hit.
+	CodeQuotaBytesPerDay   Code = "quota_bytes_per_day"
+	CodeQuotaFilesPerDay   Code = "quota_files_per_day"
+	CodeQuotaStorage       Code = "quota_storage"
+	CodeQuotaPendingGrants Code = "quota_pending_grants"
+	CodeUserBanned         Code = "user_banned"
+	// CodeAdminUnauthorized: the admin API was called without the admin
+	// token (an end user's token is never enough).
+	CodeAdminUnauthorized Code = "admin_unauthorized"
 )
 
 // statusOf is the one table from code to HTTP status. The server answers
@@ -121,6 +133,13 @@ var statusOf = map[Code]int{
 	CodeTooManyUploads: http.StatusTooManyRequests,
 	CodeUnavailable:    http.StatusServiceUnavailable,
 	CodeInternal:       http.StatusInternalServerError,
+
+	CodeQuotaBytesPerDay:   http.StatusTooManyRequests,
+	CodeQuotaFilesPerDay:   http.StatusTooManyRequests,
+	CodeQuotaStorage:       http.StatusForbidden,
+	CodeQuotaPendingGrants: http.StatusTooManyRequests,
+	CodeUserBanned:         http.StatusForbidden,
+	CodeAdminUnauthorized:  http.StatusUnauthorized,
 }
 
 // HTTPStatus returns the HTTP status for a code; unknown codes are 500.
@@ -146,6 +165,9 @@ type Error struct {
 	Code    Code
 	Message string
 	Err     error
+	// RetryAfter, when set, is how long to wait before asking again (the
+	// server answers it as Retry-After, in whole seconds, rounded up).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -188,6 +210,16 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// RetryAfter returns the wait the first *Error in err's chain asks for;
+// zero if none.
+func RetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }
 
 // IsCode reports whether err carries code c.

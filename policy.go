@@ -30,7 +30,31 @@ type Policy struct {
 	// DefaultConcurrentUploads. Each one holds a connection and a part
 	// buffer, so a handful per user is plenty.
 	MaxConcurrentUploads int `yaml:"max_concurrent_uploads" json:"max_concurrent_uploads"`
+	// Quota bounds what one user may upload and keep (0: unlimited); a
+	// user's overrides in the ledger replace it (sluice admin).
+	Quota Limits `yaml:"quota" json:"quota"`
+	// RateLimit bounds requests for grants, uploads and STS credentials
+	// per user and per client IP, across instances.
+	RateLimit RateLimits `yaml:"rate_limit" json:"rate_limit"`
+	// VerifyAfterUpload is what complete checks of an object a client
+	// wrote (presigned and resumable uploads): VerifyFull (the default,
+	// also when empty) or VerifyHead. See docs/COST.md.
+	VerifyAfterUpload string `yaml:"verify_after_upload" json:"verify_after_upload,omitempty"`
 }
+
+// What complete verifies (Policy.VerifyAfterUpload).
+const (
+	// VerifyFull: one HEAD (exists, size, content type, the store's
+	// SHA-256), one ranged GET of the first bytes (magic number), and,
+	// when a SHA-256 was declared but the store kept none, a read of the
+	// whole object to hash it.
+	VerifyFull = "full"
+	// VerifyHead: the HEAD only. For stores that enforce the signed
+	// length, type and SHA-256 themselves (AWS S3 with sluice's presigned
+	// PUT or POST): the magic number goes unchecked, and a declared
+	// SHA-256 is compared only when the store reports one.
+	VerifyHead = "head"
+)
 
 // DefaultConcurrentUploads is MaxConcurrentUploads when the policy sets none.
 const DefaultConcurrentUploads = 4
@@ -59,6 +83,7 @@ func DefaultPolicy() Policy {
 		DownloadTTL:  5 * time.Minute,
 
 		MaxConcurrentUploads: DefaultConcurrentUploads,
+		RateLimit:            RateLimits{PerUserPerMinute: DefaultUserPerMinute, PerIPPerMinute: DefaultIPPerMinute},
 	}
 }
 
@@ -109,6 +134,16 @@ func (p Policy) Validate() error {
 	}
 	if p.MaxConcurrentUploads < 0 {
 		return Errorf(CodeInvalidRequest, "policy.max_concurrent_uploads: must be 0 (the default, %d) or more", DefaultConcurrentUploads)
+	}
+	q := p.Quota
+	if q.BytesPerDay < 0 || q.FilesPerDay < 0 || q.StoredBytes < 0 || q.PendingGrants < 0 {
+		return Errorf(CodeInvalidRequest, "policy.quota: limits must be 0 (unlimited) or more")
+	}
+	if p.RateLimit.PerUserPerMinute < 0 || p.RateLimit.PerIPPerMinute < 0 {
+		return Errorf(CodeInvalidRequest, "policy.rate_limit: limits must be 0 (unlimited) or more")
+	}
+	if v := p.VerifyAfterUpload; v != "" && v != VerifyFull && v != VerifyHead {
+		return Errorf(CodeInvalidRequest, "policy.verify_after_upload: %q is not %s or %s", v, VerifyFull, VerifyHead)
 	}
 	return nil
 }

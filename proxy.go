@@ -192,7 +192,7 @@ func (s *Service) newGrant(id *Identity, req StreamRequest, method string, ttl t
 
 // record writes a new grant to the ledger.
 func (s *Service) record(ctx context.Context, g *Grant) error {
-	if err := s.Ledger.CreateGrant(ctx, g); err != nil {
+	if err := s.createGrant(ctx, g); err != nil {
 		return err
 	}
 	s.log().LogAttrs(ctx, slog.LevelInfo, "grant issued",

@@ -29,6 +29,9 @@ type Service struct {
 	// Limiter bounds each user's concurrent uploads through sluice
 	// (proxied and resumable); nil means no limit.
 	Limiter UploadLimiter
+	// RevokeUser, when set, voids a user's live STS credentials (on ban
+	// and purge); the STS endpoint's RevokeUser also clears its cache.
+	RevokeUser func(ctx context.Context, o Owner) error
 }
 
 // UploadRequest is what a client asks to upload.
@@ -145,7 +148,7 @@ func (s *Service) CreateUpload(ctx context.Context, id *Identity, req UploadRequ
 	}
 	// Record before answering: a URL the ledger does not know of is never
 	// handed out.
-	if err := s.Ledger.CreateGrant(ctx, g); err != nil {
+	if err := s.createGrant(ctx, g); err != nil {
 		return nil, err
 	}
 	s.log().LogAttrs(ctx, slog.LevelInfo, "grant issued",
@@ -283,6 +286,14 @@ func (s *Service) verify(ctx context.Context, g *Grant, info *ObjectInfo) (strin
 	if ct, _, _ := strings.Cut(info.ContentType, ";"); !strings.EqualFold(strings.TrimSpace(ct), g.ContentType) {
 		return "", Errorf(CodeContentMismatch, "stored object has content type %q, the grant was for %q", info.ContentType, g.ContentType)
 	}
+	if s.Policy.VerifyAfterUpload == VerifyHead {
+		// The store enforced what was signed; only what it reports is
+		// checked, with no read of the object.
+		if g.SHA256 != "" && info.SHA256 != "" && info.SHA256 != g.SHA256 {
+			return "", Errorf(CodeChecksumMismatch, "stored object's SHA-256 differs from the declared one")
+		}
+		return g.SHA256, nil
+	}
 	head, err := s.readHead(ctx, g.Key)
 	if err != nil {
 		return "", err
@@ -403,6 +414,8 @@ func (s *Service) DeleteFile(ctx context.Context, id *Identity, fileID string) e
 	if err := s.Ledger.DeleteFile(ctx, f.ID); err != nil {
 		return err
 	}
+	s.audit(ctx, &AuditEvent{Kind: AuditDelete, Issuer: f.Issuer, Subject: f.Subject, Email: id.Email,
+		Key: f.Key, Size: f.Size, SHA256: f.SHA256, Outcome: "ok", Detail: f.ID})
 	s.log().LogAttrs(ctx, slog.LevelInfo, "file deleted", slog.String("file", f.ID), slog.String("sub", f.Subject), slog.String("key", f.Key))
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice/httpapi"
 	"github.com/sluicehq/sluice/metrics"
 	"github.com/sluicehq/sluice/oidc"
+	"github.com/sluicehq/sluice/reconcile"
 	"github.com/sluicehq/sluice/sts"
 )
 
@@ -35,7 +36,10 @@ type App struct {
 	Dev *oidc.DevIssuer
 	// STS is the AssumeRoleWithWebIdentity endpoint, nil when off.
 	STS *sts.Service
-	Log *slog.Logger
+	// Reconciler settles orphans every reconcile.interval; nil when the
+	// ledger cannot be reconciled.
+	Reconciler *reconcile.Reconciler
+	Log        *slog.Logger
 
 	store   *embedded.Server // nil unless store.type is embedded
 	iam     *embedded.IAM    // the embedded store's, nil with an external store
@@ -43,6 +47,7 @@ type App struct {
 	ledger  sluice.Ledger
 	http    *http.Server
 	done    chan error
+	bg      *background // reconciler and webhook dispatcher
 }
 
 // DevIssuerDir is where the development issuer keeps its key and URL.
@@ -100,6 +105,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			Dir: filepath.Join(data, "store"), Addr: cfg.S3Addr, PublicURL: cfg.PublicS3URL,
 			Bucket: cfg.Bucket, Region: cfg.Region, CORSOrigins: a.storeCORSOrigins(), IAM: a.iam,
 			SessionLimits: &embedded.SessionLimits{MaxSize: cfg.Policy.MaxSize, AllowedTypes: cfg.Policy.AllowedTypes},
+			OnRequest:     a.Metrics.StoreRequest,
 		})
 		if err == nil {
 			a.objects, a.S3URL = a.store.Store, a.store.Endpoint
@@ -125,8 +131,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 
 	a.Service = &sluice.Service{Store: a.objects, Ledger: a.ledger, Policy: cfg.Policy, Log: log, Observer: a.Metrics}
 	a.Service.Observer = observer{a.Metrics}
-	// In-process count: per instance, until the ledger keeps it (issue 6).
-	a.Service.Limiter = sluice.NewLocalLimiter(cfg.Policy.ConcurrentUploads())
+	// The per-user upload limit is counted in the shared ledger, so it
+	// holds across instances; a ledger without slots counts per process.
+	if slots, ok := a.ledger.(sluice.SlotLedger); ok {
+		a.Service.Limiter = &sluice.LedgerLimiter{Ledger: slots, PerUser: cfg.Policy.ConcurrentUploads()}
+	} else {
+		a.Service.Limiter = sluice.NewLocalLimiter(cfg.Policy.ConcurrentUploads())
+	}
 	resumable, err := a.resumable()
 	if err != nil {
 		ln.Close()
@@ -137,12 +148,22 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		ln.Close()
 		return nil, err
 	}
+	adminToken, err := a.governance()
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	api := httpapi.New(a.Service, verifier, log, httpapi.Options{
 		CORSOrigins: cfg.CORSOrigins, TrustProxy: cfg.TrustProxy, Mount: mount,
-		Ready:     map[string]func(context.Context) error{"identity": verifier.Ready},
-		Observe:   a.Metrics.ObserveRequest,
-		Resumable: resumable,
+		Ready:      map[string]func(context.Context) error{"identity": verifier.Ready},
+		Observe:    a.Metrics.ObserveRequest,
+		Resumable:  resumable,
+		AdminToken: adminToken, DefaultIssuer: a.defaultIssuer(),
 	})
+	if err := a.startBackground(); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	a.http = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() { a.done <- a.http.Serve(ln) }()
 	ok = true
@@ -222,6 +243,7 @@ func (a *App) Close(ctx context.Context) error {
 	if a.http != nil {
 		errs = append(errs, a.http.Shutdown(ctx))
 	}
+	a.bg.stop() // before the ledger they write to closes
 	if a.store != nil {
 		errs = append(errs, a.store.Close())
 	} else if c, ok := a.objects.(interface{ Close() error }); ok {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/oidc"
+	"github.com/sluicehq/sluice/reconcile"
 	"github.com/sluicehq/sluice/sts"
 )
 
@@ -48,9 +49,15 @@ type Config struct {
 	Store StoreConfig `yaml:"store"`
 	// Ledger selects the ledger (see LedgerConfig); default sqlite.
 	Ledger LedgerConfig `yaml:"ledger"`
+	// Admin is the admin API and its token (see app/admin.go).
+	Admin Admin `yaml:"admin"`
 	// Web is the upload page at / (see app/web.go); on with the
 	// development issuer, off otherwise unless enabled.
 	Web Web `yaml:"web"`
+	// Reconcile is the reconciler of orphaned uploads (see reconcile).
+	Reconcile reconcile.Config `yaml:"reconcile"`
+	// Webhooks receive the outbox's events, signed (see app/reconcile.go).
+	Webhooks []Webhook `yaml:"webhooks"`
 	// LogFormat is "text" or "json".
 	LogFormat string `yaml:"log_format"`
 	// LogLevel is debug, info, warn or error.
@@ -81,6 +88,7 @@ func Default() Config {
 		STS:       sts.DefaultConfig(),
 		Store:     StoreConfig{Type: StoreEmbedded},
 		Ledger:    LedgerConfig{Type: LedgerSQLite},
+		Reconcile: reconcile.DefaultConfig(),
 		LogFormat: "text",
 		LogLevel:  "info",
 	}
@@ -114,6 +122,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("policy: %s", sluice.ErrorMessage(err))
 	}
 	if err := c.STS.Validate(); err != nil {
+		return err
+	}
+	if err := c.validateGovernance(); err != nil {
 		return err
 	}
 	if !c.DevIssuerOn() && len(c.Identity.Issuers) == 0 {
@@ -209,6 +220,7 @@ func Flags(fs *flag.FlagSet, cfg *Config) {
 		return nil
 	})
 	fs.IntVar(&cfg.Policy.MaxConcurrentUploads, "max-concurrent-uploads", cfg.Policy.MaxConcurrentUploads, "uploads one user may stream through sluice at once (POST /v1/files, tus)")
+	fs.StringVar(&cfg.Policy.VerifyAfterUpload, "verify-after-upload", cfg.Policy.VerifyAfterUpload, "what complete reads back: full (HEAD, sniff, hash when the store kept no SHA-256) or head (HEAD only; see docs/COST.md)")
 	backendFlags(fs, cfg)
 	webFlags(fs, cfg)
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: text or json")

@@ -600,6 +600,11 @@ func TestUnknownRouteIsJSON(t *testing.T) {
 	if code, _ := api(t, "", "GET", "/v2/nothing", nil, &e); code != 404 || e.Error.Code != "route_not_found" {
 		t.Errorf("%d %s", code, e.Error.Code)
 	}
+	e = apiError{}
+	code, h := api(t, tokenFor(t, "alice"), "PUT", "/v1/files", nil, &e)
+	if code != 405 || e.Error.Code != "method_not_allowed" || !strings.Contains(h.Get("Allow"), "GET") {
+		t.Errorf("PUT /v1/files: %d %s, Allow %q; want 405 method_not_allowed naming GET", code, e.Error.Code, h.Get("Allow"))
+	}
 }
 
 func TestCORSPreflight(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/app"
 )
 
@@ -41,6 +42,13 @@ func TestMain(m *testing.M) {
 	cfg.Addr = "127.0.0.1:0"
 	cfg.S3Addr = freeAddr()
 	cfg.CORSOrigins = []string{"http://app.example"}
+	// Rate limits on, but out of reach: every test issues grants from
+	// 127.0.0.1, and the benchmarks by the thousand. TestRateLimit* lower
+	// them for a while.
+	cfg.Policy.RateLimit = sluice.RateLimits{PerUserPerMinute: 1 << 40, PerIPPerMinute: 1 << 40}
+	cfg.Reconcile.Interval = 0 // TestReconcile* run it when they choose
+	hooks = startReceiver()
+	cfg.Webhooks = []app.Webhook{hookConfig(hooks.URL, filepath.Join(dir, "webhook-secret"))}
 	logw := io.Discard
 	if os.Getenv("SLUICE_TEST_LOG") != "" {
 		logw = os.Stderr
@@ -57,6 +65,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	http.DefaultClient.CloseIdleConnections()
 	srv.Close(context.Background())
+	hooks.Close()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -51,7 +51,7 @@ func (a *App) startSTS(v sluice.Verifier, mount map[string]http.Handler) error {
 	}
 	svc, err := sts.New(cfg, sts.Deps{
 		Keys: keys, Verifier: v, Ledger: cl, Bucket: a.Config.Bucket,
-		RequireEmailVerified: a.Config.Policy.RequireEmailVerified, Log: a.Log,
+		RequireEmailVerified: a.Config.Policy.RequireEmailVerified, Log: a.Log, Gate: a.Service,
 	})
 	if err != nil {
 		return err

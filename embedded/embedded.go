@@ -53,6 +53,11 @@ type Config struct {
 	// SessionLimits, when set, is the upload policy the store enforces on
 	// session-signed writes where it can (see SessionLimits).
 	SessionLimits *SessionLimits
+	// OnRequest, when set, is told the S3 operation (OpPutObject,
+	// OpHeadObject, ...) of every request the store serves: those to its
+	// S3 listener and the writes sluice makes in-process (proxied uploads).
+	// It is called inline and must be quick (a counter).
+	OnRequest func(op string)
 }
 
 // Server is a running embedded store.
@@ -134,7 +139,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	s.Store = newStore(st, be, cfg.Bucket)
+	s.Store = newStore(st, be, cfg.Bucket, cfg.OnRequest)
 	if err := s.setupBucket(ctx, cfg); err != nil {
 		s.Close()
 		return nil, err
@@ -271,8 +276,13 @@ func random(n int) []byte {
 }
 
 func s3Options(cfg Config) []s3api.Option {
-	if cfg.SessionLimits == nil {
-		return nil
+	var opts []s3api.Option
+	if cfg.OnRequest != nil {
+		// First, so that requests the guard refuses are counted too.
+		opts = append(opts, counterOption(cfg.OnRequest))
 	}
-	return []s3api.Option{guardOption(*cfg.SessionLimits)}
+	if cfg.SessionLimits != nil {
+		opts = append(opts, guardOption(*cfg.SessionLimits))
+	}
+	return opts
 }

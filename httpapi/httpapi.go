@@ -46,6 +46,12 @@ type Options struct {
 	Observe func(route, method string, status int, code sluice.Code, d time.Duration)
 	// Resumable, when set, serves resumable uploads (tus) at /v1/tus/.
 	Resumable Resumable
+	// AdminToken, when set, turns on the admin API at /admin/v1/ behind
+	// this bearer token (see admin.go).
+	AdminToken string
+	// DefaultIssuer is the issuer the admin API assumes when a request
+	// names none (set when exactly one is trusted).
+	DefaultIssuer string
 }
 
 // New builds the API server over svc, authenticating with v.
@@ -74,12 +80,30 @@ func (s *Server) routes() {
 		m.Handle("/v1/tus", s.resumable())
 		m.Handle("/v1/tus/", s.resumable())
 	}
+	s.adminRoutes()
 	for p, h := range s.cfg.Mount {
 		m.Handle(p, h)
 	}
-	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, sluice.Errorf(sluice.CodeRouteNotFound, "no route for %s %s", r.Method, r.URL.Path))
-	})
+	m.HandleFunc("/", s.noRoute)
+}
+
+// noRoute answers what the mux could not route, in JSON: 405 with Allow when
+// the path exists for other methods, else 404.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, method := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"} {
+		probe := r.Clone(r.Context())
+		probe.Method = method
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, method)
+		}
+	}
+	if len(allow) > 0 && r.Method != http.MethodOptions {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, sluice.Errorf(sluice.CodeMethodNotAllowed, "%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+		return
+	}
+	writeError(w, sluice.Errorf(sluice.CodeRouteNotFound, "no route for %s %s", r.Method, r.URL.Path))
 }
 
 // ServeHTTP wraps every request in request ids, CORS, panic recovery and an
@@ -227,6 +251,7 @@ func bearer(r *http.Request) (string, bool) {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := sluice.ErrorCode(err)
 	info(r.Context()).code = string(code)
+	retryAfter(w, err)
 	if sluice.HTTPStatus(code) >= 500 {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
 			slog.String("request_id", info(r.Context()).id), slog.String("code", string(code)), slog.String("error", err.Error()))

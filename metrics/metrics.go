@@ -33,6 +33,9 @@ type Metrics struct {
 	// (proxy and resumable uploads) rather than straight to the store.
 	// Add to it as the bytes are written to the store.
 	BytesProxied prometheus.Counter
+	// store counts the embedded store's requests by S3 operation (empty
+	// with an external store, which counts its own).
+	store *prometheus.CounterVec
 }
 
 var _ sluice.Observer = (*Metrics)(nil)
@@ -68,8 +71,12 @@ func New() *Metrics {
 			Name: "sluice_proxied_bytes_total",
 			Help: "Upload bytes that passed through sluice to the store.",
 		}),
+		store: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_store_requests_total",
+			Help: "Requests the embedded store served, by S3 operation (PutObject, HeadObject, GetObjectRange, UploadPart, ...), including sluice's in-process writes.",
+		}, []string{"op"}),
 	}
-	m.reg.MustRegister(m.grants, m.finished, m.rejects, m.latency, m.jwks, m.BytesProxied,
+	m.reg.MustRegister(m.grants, m.finished, m.rejects, m.latency, m.jwks, m.BytesProxied, m.store,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// The methods and states a dashboard plots exist from the start, so a
 	// rate() over them is 0 rather than "no data" on a fresh instance.
@@ -119,3 +126,8 @@ func (m *Metrics) KeysFetched(issuer string, err error) {
 	}
 	m.jwks.WithLabelValues(issuer, result).Inc()
 }
+
+// StoreRequest counts one request the embedded store served, by S3
+// operation: what the same upload would cost in requests on a hosted store
+// (docs/COST.md).
+func (m *Metrics) StoreRequest(op string) { m.store.WithLabelValues(op).Inc() }

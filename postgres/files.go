@@ -139,13 +139,18 @@ func decodeCursor(cursor string) (createdAt time.Time, id string, err error) {
 // DeleteFile forgets the file with the given ID; CodeNotFound if there is
 // none. The grant that recorded it stays complete as a record of the
 // upload.
+//
+// The file.deleted event is written in the same transaction.
 func (l *Ledger) DeleteFile(ctx context.Context, id string) error {
-	tag, err := l.pool.Exec(ctx, `DELETE FROM files WHERE id = $1`, id)
-	if err != nil {
-		return l.fail(err, "delete the file")
-	}
-	if tag.RowsAffected() == 0 {
-		return errNoFile()
-	}
-	return nil
+	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		f, err := scanFile(tx.QueryRow(ctx, `DELETE FROM files WHERE id = $1 RETURNING `+fileColumns, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errNoFile()
+		}
+		if err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, sluice.DeletedEvent(f, time.Now()))
+	})
+	return l.fail(err, "delete the file")
 }

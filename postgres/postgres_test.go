@@ -244,3 +244,8 @@ func TestCredentialLedger(t *testing.T) {
 	dsn := testutil.PostgresDSN(t)
 	ledgertest.RunCredentials(t, func(t *testing.T) sluice.Ledger { return open(t, dsn) })
 }
+
+func TestSlotLedger(t *testing.T) {
+	dsn := testutil.PostgresDSN(t)
+	ledgertest.RunSlots(t, func(t *testing.T) sluice.Ledger { return open(t, dsn) })
+}

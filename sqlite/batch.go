@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync/atomic"
 
 	"github.com/sluicehq/sluice"
@@ -23,8 +24,9 @@ const maxBatch = 256
 // insertReq is one CreateGrant waiting for the writer.
 type insertReq struct {
 	g     *sluice.Grant
-	state atomic.Int32 // queued, taken or abandoned
-	done  chan error   // buffered: the writer never waits on a caller
+	adm   *sluice.Admission // nil for a plain CreateGrant
+	state atomic.Int32      // queued, taken or abandoned
+	done  chan error        // buffered: the writer never waits on a caller
 }
 
 const (
@@ -39,13 +41,19 @@ const (
 // if ctx ends after the writer took the grant, CreateGrant still waits for
 // the commit so that its answer stays true.
 func (l *Ledger) CreateGrant(ctx context.Context, g *sluice.Grant) error {
+	return l.createGrant(ctx, g, nil)
+}
+
+// createGrant hands g, and what must admit it (nil: nothing), to the
+// writer goroutine and waits for its answer.
+func (l *Ledger) createGrant(ctx context.Context, g *sluice.Grant, adm *sluice.Admission) error {
 	if g.State != "" && g.State != sluice.GrantPending {
 		return sluice.Errorf(sluice.CodeInternal, "ledger: a new grant must be pending, not %q", g.State)
 	}
 	if err := ctx.Err(); err != nil {
 		return l.fail(err, "record the upload")
 	}
-	r := &insertReq{g: g, done: make(chan error, 1)}
+	r := &insertReq{g: g, adm: adm, done: make(chan error, 1)}
 	select {
 	case l.inserts <- r:
 	case <-l.closing:
@@ -141,7 +149,19 @@ func (l *Ledger) insertBatch(batch []*insertReq) ([]error, error) {
 	ctx := context.Background() // callers' contexts were honoured before taking
 	err := l.inTx(ctx, func(tx *sql.Tx) error {
 		stmt := tx.StmtContext(ctx, l.insertGrant)
+		var qs *quotaStmts // bound on the first grant that needs them
 		for i, r := range batch {
+			if r.adm != nil {
+				if qs == nil {
+					qs = l.quota.in(ctx, tx)
+				}
+				refused, err := admitAndInsert(ctx, qs, stmt, r.g, r.adm)
+				if err != nil {
+					return err
+				}
+				errs[i] = refused
+				continue
+			}
 			if _, err := stmt.ExecContext(ctx, grantArgs(r.g)...); err != nil {
 				if transient(err) {
 					return err
@@ -156,6 +176,12 @@ func (l *Ledger) insertBatch(batch []*insertReq) ([]error, error) {
 
 // insertAlone inserts one grant in its own (implicit) transaction.
 func (l *Ledger) insertAlone(r *insertReq) {
+	if r.adm != nil {
+		// Admission needs a transaction of its own: a batch of one.
+		errs, err := l.insertBatch([]*insertReq{r})
+		r.done <- l.fail(errors.Join(err, errs[0]), "record the upload")
+		return
+	}
 	_, err := l.insertGrant.ExecContext(context.Background(), grantArgs(r.g)...)
 	r.done <- l.fail(err, "record the upload")
 }

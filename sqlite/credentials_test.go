@@ -12,3 +12,7 @@ func TestCredentialLedger(t *testing.T) {
 		return openTemp(t)
 	})
 }
+
+func TestSlotLedger(t *testing.T) {
+	ledgertest.RunSlots(t, func(t *testing.T) sluice.Ledger { return openTemp(t) })
+}

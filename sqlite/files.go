@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice"
 )
@@ -129,17 +130,18 @@ func decodeCursor(cursor string) (createdAt int64, id string, err error) {
 // DeleteFile forgets the file with the given ID; CodeNotFound if there is
 // none. The row is deleted: the grant that recorded it stays complete as a
 // record of the upload.
+//
+// The file.deleted event is written in the same transaction.
 func (l *Ledger) DeleteFile(ctx context.Context, id string) error {
-	res, err := l.w.ExecContext(ctx, `DELETE FROM files WHERE id = ?`, id)
-	if err != nil {
-		return l.fail(err, "delete the file")
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return l.fail(err, "delete the file")
-	}
-	if n == 0 {
-		return errNoFile()
-	}
-	return nil
+	err := l.inTx(ctx, func(tx *sql.Tx) error {
+		f, err := scanFile(tx.QueryRowContext(ctx, `DELETE FROM files WHERE id = ? RETURNING `+fileColumns, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNoFile()
+		}
+		if err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, sluice.DeletedEvent(f, time.Now()))
+	})
+	return l.fail(err, "delete the file")
 }

@@ -79,10 +79,10 @@ func (l *Ledger) FinishGrant(ctx context.Context, g *sluice.Grant, f *sluice.Fil
 		if err := finish(ctx, tx, g); err != nil {
 			return err
 		}
-		if g.State != sluice.GrantComplete {
-			return nil
+		if err := auditFinish(ctx, tx, g, f); err != nil {
+			return err
 		}
-		return insertFile(ctx, tx, f)
+		return finishRecords(ctx, tx, g, f) // the file, and the outbox event
 	})
 	return l.fail(err, "finish the upload")
 }

@@ -43,7 +43,8 @@ type Ledger struct {
 	w *sql.DB // the one writer connection
 	r *sql.DB // readers
 
-	insertGrant *sql.Stmt // on w
+	insertGrant *sql.Stmt   // on w
+	quota       *quotaStmts // on w: admission (governance.go)
 
 	inserts    chan *insertReq // to the writer goroutine; unbuffered
 	closing    chan struct{}   // closed by Close
@@ -90,6 +91,12 @@ func open(path string) (*Ledger, error) {
 		writerDone: make(chan struct{}),
 	}
 	if l.insertGrant, err = w.Prepare(insertGrantSQL); err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	if l.quota, err = prepareQuota(w); err != nil {
+		l.insertGrant.Close()
 		w.Close()
 		r.Close()
 		return nil, err
@@ -193,7 +200,7 @@ func (l *Ledger) Close() error {
 	}
 	close(l.closing)
 	<-l.writerDone
-	return errors.Join(l.insertGrant.Close(), l.w.Close(), l.r.Close())
+	return errors.Join(l.insertGrant.Close(), l.quota.close(), l.w.Close(), l.r.Close())
 }
 
 // inTx runs fn in a write transaction on the writer connection, committing

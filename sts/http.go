@@ -181,7 +181,8 @@ func awsError(err error) (int, string) {
 		return http.StatusBadRequest, "IDPCommunicationError"
 	case c == sluice.CodeInvalidRequest, c == sluice.CodeInvalidTTL:
 		return http.StatusBadRequest, "ValidationError"
-	case c == sluice.CodeForbidden, c == sluice.CodeSubjectUnsupported, c == sluice.CodeEmailNotVerified:
+	case c == sluice.CodeForbidden, c == sluice.CodeSubjectUnsupported, c == sluice.CodeEmailNotVerified,
+		c == sluice.CodeUserBanned, strings.HasPrefix(string(c), "quota_"):
 		return http.StatusForbidden, "AccessDenied"
 	case c == sluice.CodeRateLimited:
 		return http.StatusBadRequest, "Throttling"

@@ -37,6 +37,16 @@ type Deps struct {
 	// as the rest of sluice does under the same policy setting.
 	RequireEmailVerified bool
 	Log                  *slog.Logger
+	// Gate, when set, admits a verified caller before credentials are
+	// issued (rate limits, bans, quotas) and is told of each issue (audit).
+	Gate Gate
+}
+
+// Gate is what the STS asks of the upload service about a caller;
+// *sluice.Service is one.
+type Gate interface {
+	AdmitCredentials(ctx context.Context, id *sluice.Identity, meta sluice.RequestMeta) error
+	AuditCredential(ctx context.Context, id *sluice.Identity, meta sluice.RequestMeta, accessKeyID string, err error)
 }
 
 // Service issues and checks session credentials. Build it with New. It is
@@ -51,6 +61,7 @@ type Service struct {
 	ledger   sluice.CredentialLedger
 	bucket   string
 	emailReq bool
+	gate     Gate
 	log      *slog.Logger
 	roles    map[string]*role
 	order    []string // role ARNs in config order
@@ -76,7 +87,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	s := &Service{
 		keys: d.Keys, verifier: d.Verifier, ledger: d.Ledger, bucket: d.Bucket,
-		emailReq: d.RequireEmailVerified, log: d.Log, roles: map[string]*role{},
+		emailReq: d.RequireEmailVerified, gate: d.Gate, log: d.Log, roles: map[string]*role{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -236,6 +247,11 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, req Request, me
 	if err != nil {
 		return nil, err
 	}
+	if s.gate != nil {
+		if err := s.gate.AdmitCredentials(ctx, id, meta); err != nil {
+			return nil, err
+		}
+	}
 	prefix, err := sluice.UserPrefix(id.Subject)
 	if err != nil {
 		return nil, err
@@ -261,6 +277,9 @@ func (s *Service) AssumeRoleWithWebIdentity(ctx context.Context, req Request, me
 	// the record).
 	if err := s.ledger.RecordCredential(ctx, rec); err != nil {
 		return nil, err
+	}
+	if s.gate != nil {
+		s.gate.AuditCredential(ctx, id, meta, rec.AccessKeyID, nil)
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "credential issued",
 		slog.String("access_key_id", c.AccessKeyID), slog.String("sub", id.Subject), slog.String("role", r.ARN),

@@ -357,13 +357,17 @@ func tusError(err error, status int) error {
 	if status == 0 {
 		status = sluice.HTTPStatus(code)
 	}
+	h := handler.HTTPHeader{"Content-Type": "application/json", "Cache-Control": "no-store"}
+	if d := sluice.RetryAfter(err); d > 0 {
+		h["Retry-After"] = strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+	}
 	return handler.Error{
 		ErrorCode: string(code),
 		Message:   sluice.ErrorMessage(err),
 		HTTPResponse: handler.HTTPResponse{
 			StatusCode: status,
 			Body:       errorJSON(err),
-			Header:     handler.HTTPHeader{"Content-Type": "application/json", "Cache-Control": "no-store"},
+			Header:     h,
 		},
 	}
 }
@@ -376,6 +380,9 @@ func writeError(w http.ResponseWriter, err error, status int) {
 	}
 	if code == sluice.CodeTooManyUploads {
 		w.Header().Set("Retry-After", "1")
+	}
+	if d := sluice.RetryAfter(err); d > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
 	}
 	// The chunk may be unread: close rather than read it (see httpapi).
 	w.Header().Set("Connection", "close")
