@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -47,6 +49,27 @@ type UploadRequest struct {
 type RequestMeta struct {
 	ClientIP  string
 	UserAgent string
+}
+
+// MetaOf is the RequestMeta of an HTTP request. The client IP is the peer's
+// address, or with trustProxy (behind a load balancer that sets it) the
+// first X-Forwarded-For entry; the user agent is cut to 512 bytes.
+func MetaOf(r *http.Request, trustProxy bool) RequestMeta {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	if trustProxy {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			first, _, _ := strings.Cut(xff, ",")
+			ip = strings.TrimSpace(first)
+		}
+	}
+	ua := r.UserAgent()
+	if len(ua) > 512 {
+		ua = ua[:512]
+	}
+	return RequestMeta{ClientIP: ip, UserAgent: ua}
 }
 
 // Upload is an issued grant with the signed request for the client.

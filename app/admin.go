@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/sluicehq/sluice/internal/secretfile"
 )
 
 // Admin configures the admin API (/admin/v1/, `sluice admin`, `sluice
@@ -50,23 +52,12 @@ func adminToken(path string) (string, error) {
 		return "", err
 	}
 	tok := hex.EncodeToString(raw)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	// Two instances starting at once on one data directory must not each
+	// keep a different token: Create keeps the first, and both read it.
+	if err := secretfile.Create(path, []byte(tok+"\n")); err != nil {
 		return "", fmt.Errorf("admin.token_file: %w", err)
 	}
-	// O_EXCL: two instances starting at once on one data directory must
-	// not each write a different token.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return adminToken(path)
-	}
-	if err != nil {
-		return "", fmt.Errorf("admin.token_file: %w", err)
-	}
-	if _, err := f.WriteString(tok + "\n"); err != nil {
-		f.Close()
-		return "", err
-	}
-	return tok, f.Close()
+	return adminToken(path)
 }
 
 // defaultIssuer is the issuer admin requests mean when they name none: the

@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/secretfile"
 	"github.com/sluicehq/sluice/s3store"
 )
 
@@ -255,16 +256,11 @@ func loadOrCreateCredentials(path string) (Credentials, error) {
 		SecretAccessKey: base64.RawURLEncoding.EncodeToString(random(30)),
 	}
 	b, _ = json.MarshalIndent(c, "", "  ")
-	return c, writeSecret(path, b)
-}
-
-// writeSecret writes a file only its owner can read, atomically.
-func writeSecret(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
+	if err := secretfile.Create(path, b); err != nil {
+		return c, err
 	}
-	return os.Rename(tmp, path)
+	// Another process may have created it first: use what is on disk.
+	return loadOrCreateCredentials(path)
 }
 
 func random(n int) []byte {

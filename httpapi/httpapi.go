@@ -10,7 +10,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -305,21 +304,7 @@ func decode(r *http.Request, v any) error {
 }
 
 func (s *Server) meta(r *http.Request) sluice.RequestMeta {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
-	}
-	if s.cfg.TrustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			ip = strings.TrimSpace(first)
-		}
-	}
-	ua := r.UserAgent()
-	if len(ua) > 512 {
-		ua = ua[:512]
-	}
-	return sluice.RequestMeta{ClientIP: ip, UserAgent: ua}
+	return sluice.MetaOf(r, s.cfg.TrustProxy)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/sluicehq/sluice/internal/secretfile"
 )
 
 // DevAudience is the audience of every development token.
@@ -143,23 +145,8 @@ func createKey(dir, file string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".dev-issuer-key-*") // created 0600
-	if err != nil {
-		return fmt.Errorf("oidc: dev issuer key: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := pem.Encode(tmp, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Link(tmp.Name(), file); err != nil && !errors.Is(err, fs.ErrExist) {
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	if err := secretfile.Create(file, pemKey); err != nil {
 		return fmt.Errorf("oidc: dev issuer key: %w", err)
 	}
 	return nil

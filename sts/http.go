@@ -4,7 +4,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -230,19 +229,5 @@ func requestID(w http.ResponseWriter) string {
 
 // meta is what the ledger records about the caller.
 func (h *handler) meta(r *http.Request) sluice.RequestMeta {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
-	}
-	if h.opt.TrustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			ip = strings.TrimSpace(first)
-		}
-	}
-	ua := r.UserAgent()
-	if len(ua) > 512 {
-		ua = ua[:512]
-	}
-	return sluice.RequestMeta{ClientIP: ip, UserAgent: ua}
+	return sluice.MetaOf(r, h.opt.TrustProxy)
 }

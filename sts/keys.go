@@ -17,6 +17,8 @@ import (
 	"regexp"
 	"runtime"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/secretfile"
 )
 
 // The master key file, and what is derived from it.
@@ -192,23 +194,7 @@ func createKeyFile(path string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".sts-keys-*") // created 0600
-	if err != nil {
-		return fmt.Errorf("sts key file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := secretfile.Create(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("sts key file: %w", err)
 	}
 	return nil
