@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/sluicehq/sluice/internal/testutil"
+	"github.com/sluicehq/sluice/sts"
 )
 
 // line finds doctor's report line for a check, e.g. ("ok", "store").
@@ -22,7 +23,7 @@ func line(out, verdict, check string) bool {
 }
 
 func embeddedDoctorArgs(extra ...string) []string {
-	return append([]string{"doctor", "--data", srv.Config.Data, "--s3-addr", srv.Config.S3Addr, "--cors-origins", "http://app.example"}, extra...)
+	return append([]string{"doctor", "--data", srv.Config.Data, "--s3-addr", srv.Config.S3Addr, "--cors-origins", "http://app.example", "--server", srv.APIURL}, extra...)
 }
 
 // TestDoctorEmbedded runs doctor against the running embedded store, as a
@@ -32,12 +33,16 @@ func TestDoctorEmbedded(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("doctor: exit %d\n%s%s", code, out, stderr)
 	}
-	for _, want := range [][2]string{{"ok", "store"}, {"ok", "upload"}, {"ok", "cors"}, {"ok", "clock"}, {"ok", "identity"}, {"skip", "ledger"}, {"skip", "sts"}} {
+	for _, want := range [][2]string{{"ok", "store"}, {"ok", "upload"}, {"ok", "cors"}, {"ok", "clock"}, {"ok", "identity"}, {"skip", "ledger"}, {"ok", "sts"}} {
 		if !line(out, want[0], want[1]) {
 			t.Errorf("no %q line for %s in:\n%s", want[0], want[1], out)
 		}
 	}
-	for _, want := range []string{"replayed PUT is refused", "POST policy upload accepted", "exposes ETag", srv.APIURL + "/dev: signing keys fetched"} {
+	if line(out, "skip", "sts") || line(out, "FAIL", "sts") {
+		t.Errorf("the STS of a running embedded server should check out:\n%s", out)
+	}
+	for _, want := range []string{"replayed PUT is refused", "POST policy upload accepted", "exposes ETag", srv.APIURL + "/dev: signing keys fetched",
+		"sts-keys.json: 1 key(s)", "role " + sts.DefaultRoleARN + " can be assumed with tokens from " + srv.APIURL + "/dev", "got InvalidIdentityToken"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
@@ -110,7 +115,7 @@ identity:
 	if code != 0 {
 		t.Fatalf("doctor: exit %d\n%s%s", code, out, stderr)
 	}
-	for _, want := range [][2]string{{"ok", "store"}, {"ok", "upload"}, {"ok", "cors"}, {"ok", "clock"}, {"ok", "identity"}} {
+	for _, want := range [][2]string{{"ok", "store"}, {"ok", "upload"}, {"ok", "cors"}, {"ok", "clock"}, {"ok", "identity"}, {"skip", "sts"}} {
 		if !line(out, want[0], want[1]) {
 			t.Errorf("no %q line for %s in:\n%s", want[0], want[1], out)
 		}
@@ -165,4 +170,99 @@ func passwordOf(dsn string) string {
 		return "\x00no password\x00"
 	}
 	return m[1]
+}
+
+// writeConfig writes a config file for one test.
+func writeConfig(t *testing.T, yaml string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "sluice.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// TestDoctorSTS checks option 4's setup next to the running server: the
+// master key file, the roles against the trusted issuers, and the live
+// endpoint; with store.type s3 sluice's STS does not run and doctor says so.
+func TestDoctorSTS(t *testing.T) {
+	keys, err := os.ReadFile(filepath.Join(srv.Config.Data, "sts-keys.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("key file readable by others", func(t *testing.T) {
+		kf := filepath.Join(t.TempDir(), "keys.json")
+		os.WriteFile(kf, keys, 0o600)
+		os.Chmod(kf, 0o644)
+		file := writeConfig(t, "sts:\n  key_file: "+kf+"\n")
+		code, out, _ := sluiceCmd(t, nil, embeddedDoctorArgs("--config", file)...)
+		if code != 1 || !line(out, "FAIL", "sts") || !strings.Contains(out, "mode 0644") || !strings.Contains(out, "chmod 600 "+kf) {
+			t.Errorf("exit %d, want 1 with a key file failure and the chmod that fixes it:\n%s", code, out)
+		}
+		if !strings.Contains(out, "got InvalidIdentityToken") {
+			t.Errorf("the live probe should still run:\n%s", out)
+		}
+		os.Chmod(kf, 0o600)
+		code, out, _ = sluiceCmd(t, nil, embeddedDoctorArgs("--config", file)...)
+		if code != 0 || line(out, "FAIL", "sts") {
+			t.Errorf("after chmod 600: exit %d:\n%s", code, out)
+		}
+	})
+	t.Run("no key file", func(t *testing.T) {
+		kf := filepath.Join(t.TempDir(), "missing.json")
+		file := writeConfig(t, "sts:\n  key_file: "+kf+"\n")
+		code, out, _ := sluiceCmd(t, nil, embeddedDoctorArgs("--config", file)...)
+		if code != 1 || !line(out, "FAIL", "sts") || !strings.Contains(out, "creates it (mode 0600) on first start") {
+			t.Errorf("exit %d, want 1 saying how the key file is made:\n%s", code, out)
+		}
+		if _, err := os.Stat(kf); err == nil {
+			t.Error("doctor created the key file")
+		}
+	})
+	t.Run("role names an unknown issuer", func(t *testing.T) {
+		file := writeConfig(t, `sts:
+  roles:
+    - arn: `+sts.DefaultRoleARN+`
+    - arn: arn:aws:iam::000000000000:role/partners
+      issuers: [https://login.partner.example/]
+    - arn: arn:aws:iam::000000000000:role/wrong-audience
+      audiences: [not-sluice]
+`)
+		code, out, _ := sluiceCmd(t, nil, embeddedDoctorArgs("--config", file)...)
+		if code != 1 || !line(out, "FAIL", "sts") {
+			t.Fatalf("exit %d, want 1 with STS failures:\n%s", code, out)
+		}
+		for _, want := range []string{
+			`role arn:aws:iam::000000000000:role/partners (sts.roles[1].issuers) names ["https://login.partner.example/"], not among the configured identity issuers`,
+			"no token can ever assume the role", "add the issuer to identity.issuers",
+			`role arn:aws:iam::000000000000:role/wrong-audience (sts.roles[2].audiences) wants audience ["not-sluice"]`,
+			"role " + sts.DefaultRoleARN + " can be assumed",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("report lacks %q:\n%s", want, out)
+			}
+		}
+	})
+	t.Run("server not running", func(t *testing.T) {
+		code, out, _ := sluiceCmd(t, nil, embeddedDoctorArgs("--server", "http://"+freeAddr())...)
+		if code != 0 || !line(out, "skip", "sts") || !strings.Contains(out, "no server answers") || line(out, "FAIL", "sts") {
+			t.Errorf("exit %d, want 0 with the live probe skipped:\n%s", code, out)
+		}
+	})
+	t.Run("not an STS", func(t *testing.T) {
+		// The embedded store's S3 listener answers, but not as an STS.
+		code, out, _ := sluiceCmd(t, nil, embeddedDoctorArgs("--server", "http://"+srv.Config.S3Addr)...)
+		if code != 1 || !line(out, "FAIL", "sts") {
+			t.Errorf("exit %d, want 1 with the probe failing:\n%s", code, out)
+		}
+	})
+	t.Run("store s3", func(t *testing.T) {
+		file := writeConfig(t, fmt.Sprintf("store:\n  type: s3\n  s3:\n    endpoint: http://%s\n    bucket: b\n    path_style: true\n", freeAddr()))
+		t.Setenv("AWS_ACCESS_KEY_ID", "x")
+		t.Setenv("AWS_SECRET_ACCESS_KEY", "y")
+		_, out, _ := sluiceCmd(t, nil, "doctor", "--config", file, "--data", t.TempDir(), "--server", srv.APIURL)
+		if !line(out, "skip", "sts") || !strings.Contains(out, "sluice aws policy --bucket b") || !strings.Contains(out, "docs/option4-aws.md") || line(out, "FAIL", "sts") {
+			t.Errorf("want the STS check skipped with pointers to the AWS setup:\n%s", out)
+		}
+	})
 }

@@ -36,7 +36,7 @@ import (
 func init() {
 	register(&command{
 		name:    "doctor",
-		usage:   "[--config FILE] [--origin URL] [serve flags]",
+		usage:   "[--config FILE] [--origin URL] [--server URL] [serve flags]",
 		summary: "check a configuration against the real store, ledger and identity providers",
 		run:     doctor,
 	})
@@ -74,10 +74,9 @@ type doctorCheck struct {
 	run  func(ctx context.Context, d *doctorRun) []finding
 }
 
-// stsDoctorCheck is the STS trust check (issue 4: the role's trust policy
-// names sluice's issuer, the STS endpoint answers). It is nil, and printed
-// as skipped, until the STS code sets it from an init function.
-var stsDoctorCheck func(ctx context.Context, cfg app.Config) []finding
+// stsDoctorCheck is the STS trust check (issue 4), set by doctor_sts.go.
+// While nil it is printed as skipped.
+var stsDoctorCheck func(ctx context.Context, d *doctorRun) []finding
 
 var doctorChecks = []doctorCheck{
 	{"store", checkStore},
@@ -90,7 +89,7 @@ var doctorChecks = []doctorCheck{
 		if stsDoctorCheck == nil {
 			return []finding{skip("STS trust is not checked by this build (TODO, issue 4)")}
 		}
-		return stsDoctorCheck(ctx, d.cfg)
+		return stsDoctorCheck(ctx, d)
 	}},
 }
 
@@ -102,6 +101,8 @@ type doctorRun struct {
 	store   sluice.Store
 	client  *s3.Client
 	hc      *http.Client
+	// server is the running sluice API to probe (--server); empty: addr.
+	server string
 	// storeOK is false once the bucket proved unreachable: the checks that
 	// need it then skip rather than repeat the failure.
 	storeOK bool
@@ -112,11 +113,13 @@ type doctorRun struct {
 
 func doctor(ctx context.Context, env *Env, args []string) error {
 	var origins []string
+	var server string
 	cfg, err := loadConfig(env, commands["doctor"], args, func(fs *flag.FlagSet) {
 		fs.Func("origin", "browser origin to check CORS for (repeatable; default: cors_origins)", func(v string) error {
 			origins = append(origins, v)
 			return nil
 		})
+		fs.StringVar(&server, "server", "", "URL of the running sluice API to probe (default: http://<addr>)")
 	})
 	if err != nil {
 		return err
@@ -124,7 +127,7 @@ func doctor(ctx context.Context, env *Env, args []string) error {
 	if len(origins) == 0 {
 		origins = cfg.CORSOrigins
 	}
-	d := &doctorRun{cfg: cfg, origins: origins, hc: &http.Client{Timeout: 15 * time.Second}}
+	d := &doctorRun{cfg: cfg, origins: origins, hc: &http.Client{Timeout: 15 * time.Second}, server: server}
 	fmt.Fprintf(env.Stdout, "sluice doctor: store %s, ledger %s, %d issuer(s)\n", cfg.Store.Type, cfg.Ledger.Type, issuerCount(cfg))
 
 	failures := 0
