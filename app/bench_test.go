@@ -49,33 +49,47 @@ func benchGrantsOn(b *testing.B, svc *sluice.Service, cacheSize int) {
 	body, _ := json.Marshal(httpapi.UploadRequest{Filename: "a.jpg", ContentType: "image/jpeg", Size: 123456,
 		SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"})
 
+	defer hc.CloseIdleConnections()
+	httpLoad(b, hc, "grants/s", http.StatusCreated, func(n int) func() *http.Request {
+		tok := tokenFor(b, fmt.Sprintf("bench-%d", n))
+		return func() *http.Request {
+			req, _ := http.NewRequest("POST", ts.URL+"/v1/uploads", bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Content-Type", "application/json")
+			return req
+		}
+	})
+}
+
+// httpLoad sends requests from 16 parallel clients (on 2 cores: a server
+// under load) until b.N, and reports the rate in unit with p50 and p99
+// latency. client is called once per client, with its number, and returns
+// how that client builds one request; every answer must have status want.
+func httpLoad(b *testing.B, hc *http.Client, unit string, want int, client func(n int) func() *http.Request) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	var n int
-	b.SetParallelism(8) // 16 clients on 2 cores: a server under load
+	b.SetParallelism(8)
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		mu.Lock()
 		n++
-		tok := tokenFor(b, fmt.Sprintf("bench-%d", n))
+		next := client(n)
 		mu.Unlock()
 		local := make([]time.Duration, 0, 1024)
 		for pb.Next() {
 			t0 := time.Now()
-			req, _ := http.NewRequest("POST", ts.URL+"/v1/uploads", bytes.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+tok)
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := hc.Do(req)
+			resp, err := hc.Do(next())
 			if err != nil {
 				b.Error(err)
 				return
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusCreated {
-				b.Errorf("status %d", resp.StatusCode)
+			if resp.StatusCode != want {
+				b.Errorf("status %d, want %d", resp.StatusCode, want)
 				return
 			}
 			local = append(local, time.Since(t0))
@@ -86,12 +100,11 @@ func benchGrantsOn(b *testing.B, svc *sluice.Service, cacheSize int) {
 	})
 	elapsed := time.Since(start)
 	b.StopTimer()
-	hc.CloseIdleConnections()
 	if len(lat) == 0 {
 		return
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "grants/s")
+	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), unit)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }

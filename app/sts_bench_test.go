@@ -2,14 +2,10 @@ package app_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/sts"
@@ -25,52 +21,17 @@ import (
 func BenchmarkAssumeRoleWithWebIdentity(b *testing.B) {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	defer hc.CloseIdleConnections()
-	var mu sync.Mutex
-	var lat []time.Duration
-	var n int
-	b.SetParallelism(8) // 16 clients on 2 cores, as the grant benchmark
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		mu.Lock()
-		n++
+	httpLoad(b, hc, "calls/s", http.StatusOK, func(n int) func() *http.Request {
 		form := url.Values{
 			"Action": {"AssumeRoleWithWebIdentity"}, "Version": {sts.APIVersion}, "RoleArn": {sts.DefaultRoleARN},
 			"RoleSessionName": {"bench"}, "WebIdentityToken": {tokenFor(b, fmt.Sprintf("sts-bench-%d", n))},
 		}.Encode()
-		mu.Unlock()
-		local := make([]time.Duration, 0, 1024)
-		for pb.Next() {
-			t0 := time.Now()
+		return func() *http.Request {
 			req, _ := http.NewRequest("POST", srv.APIURL+"/sts", strings.NewReader(form))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			resp, err := hc.Do(req)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				b.Errorf("status %d", resp.StatusCode)
-				return
-			}
-			local = append(local, time.Since(t0))
+			return req
 		}
-		mu.Lock()
-		lat = append(lat, local...)
-		mu.Unlock()
 	})
-	elapsed := time.Since(start)
-	b.StopTimer()
-	if len(lat) == 0 {
-		return
-	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "calls/s")
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
 
 // BenchmarkSTSSessionCheck is the cost the embedded store pays per request

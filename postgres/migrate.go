@@ -4,12 +4,11 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sluicehq/sluice/internal/migrations"
 )
 
 // migrationFiles are the schema's history, one file per version named
@@ -20,40 +19,16 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+type migration = migrations.Migration
 
-// migrations returns the embedded migrations in order, checking that their
-// versions run 1, 2, 3... without gaps, so a misnamed file fails every test
-// rather than one database in production.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	ms := make([]migration, 0, len(names))
-	for i, path := range names { // Glob sorts, and versions are zero-padded
-		name := strings.TrimPrefix(path, "migrations/")
-		num, _, _ := strings.Cut(name, "_")
-		v, err := strconv.Atoi(num)
-		if err != nil || v != i+1 {
-			return nil, fmt.Errorf("migration %s: want version %d first in its name", name, i+1)
-		}
-		body, err := migrationFiles.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(body)})
-	}
-	return ms, nil
+// migrationList returns the embedded migrations in order.
+func migrationList() ([]migration, error) {
+	return migrations.Load(migrationFiles, "migrations")
 }
 
 // SchemaVersion is the schema version this build migrates databases to.
 func SchemaVersion() int {
-	ms, _ := migrations()
+	ms, _ := migrationList()
 	return len(ms)
 }
 
@@ -90,7 +65,7 @@ func Migrate(ctx context.Context, dsn string) (from, to int, err error) {
 // run. It refuses a database from a newer sluice, whose schema this code
 // does not know, and returns the version it found.
 func migrate(ctx context.Context, pool *pgxpool.Pool) (int, error) {
-	ms, err := migrations()
+	ms, err := migrationList()
 	if err != nil {
 		return 0, err
 	}
@@ -116,14 +91,14 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 	}
 	for _, m := range ms[current:] {
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name)
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
 			return err
 		})
 		if err != nil {
-			return current, fmt.Errorf("migration %s: %w", m.name, err)
+			return current, fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 	}
 	return current, nil

@@ -76,7 +76,7 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := appliedMigrations(t, l)
-	if want, _ := migrations(); len(before) != len(want) {
+	if want, _ := migrationList(); len(before) != len(want) {
 		t.Fatalf("%d migrations recorded, want %d", len(before), len(want))
 	}
 	if err := l.Close(); err != nil {
