@@ -67,6 +67,10 @@ func overEmbedded(t *testing.T) app.Config {
 		t.Fatal(err)
 	}
 	cfg := app.Default()
+	// Not the default ./sluice-data: the embedded store has changed the
+	// process's directory to its objects, so that would share one ledger
+	// between nodes and put it inside the store. startNode picks a temp dir.
+	cfg.Data = ""
 	cfg.Store.Type = app.StoreS3
 	cfg.Store.S3.Endpoint = srv.S3URL
 	cfg.Store.S3.Bucket = srv.Config.Bucket

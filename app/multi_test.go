@@ -27,6 +27,7 @@ func TestTwoInstancesShareSeaweedFSAndPostgres(t *testing.T) {
 	issuer := startIssuer(t)
 
 	cfg := app.Default()
+	cfg.Data = "" // each node its own temp dir: instances share only store and ledger
 	cfg.Store.Type = app.StoreS3
 	cfg.Store.S3.Endpoint, cfg.Store.S3.Region, cfg.Store.S3.Bucket = w.Endpoint, w.Region, bucket
 	cfg.Store.S3.PathStyle, cfg.Store.S3.PostPolicy = true, true
