@@ -72,6 +72,12 @@ type Identity struct {
 	// DevIssuer turns on the development token issuer. Default: on when
 	// no issuer is configured, off otherwise.
 	DevIssuer *bool `yaml:"dev_issuer"`
+	// SharedSubjects acknowledges that several issuers are trusted whose
+	// subjects can never collide. Keys, STS scopes and the reconciler go by
+	// users/{sub}/ alone, so the same sub from two issuers would be one
+	// folder: the same number at two providers would read each other's
+	// files. With more than one issuer sluice refuses to start without it.
+	SharedSubjects bool `yaml:"shared_subjects"`
 }
 
 // Default is the configuration of `sluice serve` with nothing set: all on
@@ -92,6 +98,15 @@ func Default() Config {
 		LogFormat: "text",
 		LogLevel:  "info",
 	}
+}
+
+// issuerCount is how many issuers sign tokens this server accepts.
+func (c *Config) issuerCount() int {
+	n := len(c.Identity.Issuers)
+	if c.DevIssuerOn() {
+		n++
+	}
+	return n
 }
 
 // DevIssuerOn reports whether the development issuer runs.
@@ -129,6 +144,9 @@ func (c *Config) Validate() error {
 	}
 	if !c.DevIssuerOn() && len(c.Identity.Issuers) == 0 {
 		return errors.New("identity.issuers: no issuer configured and the development issuer is off: nobody could sign in")
+	}
+	if n := c.issuerCount(); n > 1 && !c.Identity.SharedSubjects {
+		return fmt.Errorf("identity.shared_subjects: %d issuers are trusted and all share the users/{sub}/ folders, so one sub at two issuers would be one user's files; set it to true only if their subjects cannot collide", n)
 	}
 	for i, is := range c.Identity.Issuers {
 		if is.FirebaseEmulator && !loopbackAddr(c.Addr) {

@@ -95,3 +95,24 @@ func TestEmulatorOnlyOnLoopback(t *testing.T) {
 		}
 	}
 }
+
+// Storage folders are users/{sub}/ whatever the issuer: two trusted issuers
+// could hand out the same sub, and their users would share files. sluice
+// refuses that unless the operator says the subjects cannot collide.
+func TestSeveralIssuersNeedSharedSubjects(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "two.yaml")
+	two := "identity:\n  issuers:\n    - firebase: app-a\n    - issuer: https://gitlab.example.com\n      audiences: [sluice]\n"
+	os.WriteFile(file, []byte(two), 0o600)
+	if _, err := load(t, map[string]string{"SLUICE_CONFIG": file}); err == nil || !strings.Contains(err.Error(), "identity.shared_subjects") {
+		t.Errorf("two issuers without shared_subjects: %v, want refused naming identity.shared_subjects", err)
+	}
+	os.WriteFile(file, []byte(two+"  shared_subjects: true\n"), 0o600)
+	if _, err := load(t, map[string]string{"SLUICE_CONFIG": file}); err != nil {
+		t.Errorf("two issuers with shared_subjects: %v", err)
+	}
+	devAndReal := "identity:\n  dev_issuer: true\n  issuers:\n    - firebase: app-a\n"
+	os.WriteFile(file, []byte(devAndReal), 0o600)
+	if _, err := load(t, map[string]string{"SLUICE_CONFIG": file}); err == nil {
+		t.Error("the development issuer beside a real one was accepted without shared_subjects")
+	}
+}
