@@ -2,15 +2,14 @@ package postgres
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/cursor"
 )
 
 const fileColumns = `id, key, issuer, subject, filename, content_type, size, sha256, etag, created_at`
@@ -63,16 +62,17 @@ const DefaultLimit = 100
 // every file is listed exactly once. next is empty on the last page. A
 // cursor that Files did not make fails with CodeInvalidRequest.
 //
-// Cursors have the SQLite ledger's format, so a client paging through a
-// deployment that moves from one ledger to the other is not thrown off.
-func (l *Ledger) Files(ctx context.Context, o sluice.Owner, cursor string, limit int) ([]*sluice.File, string, error) {
+// Cursors are internal/cursor's, as the SQLite ledger's, so a client paging
+// through a deployment that moves from one ledger to the other is not
+// thrown off.
+func (l *Ledger) Files(ctx context.Context, o sluice.Owner, cur string, limit int) ([]*sluice.File, string, error) {
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
 	query := `SELECT ` + fileColumns + ` FROM files WHERE issuer = $1 AND subject = $2`
 	args := []any{o.Issuer, o.Subject}
-	if cursor != "" {
-		at, id, err := decodeCursor(cursor)
+	if cur != "" {
+		at, id, err := cursor.Decode(cur)
 		if err != nil {
 			return nil, "", err
 		}
@@ -91,7 +91,8 @@ func (l *Ledger) Files(ctx context.Context, o sluice.Owner, cursor string, limit
 		return files, "", nil
 	}
 	files = files[:limit]
-	return files, encodeCursor(files[limit-1]), nil
+	last := files[limit-1]
+	return files, cursor.Encode(last.CreatedAt, last.ID), nil
 }
 
 func (l *Ledger) queryFiles(ctx context.Context, query string, args ...any) ([]*sluice.File, error) {
@@ -109,31 +110,6 @@ func (l *Ledger) queryFiles(ctx context.Context, query string, args ...any) ([]*
 		files = append(files, f)
 	}
 	return files, rows.Err()
-}
-
-// encodeCursor makes the cursor that resumes after f: its sort key, as
-// stored. It is opaque to clients but readable by an operator who decodes
-// it: "<created_at µs>:<id>".
-func encodeCursor(f *sluice.File) string {
-	key := strconv.FormatInt(f.CreatedAt.UnixMicro(), 10) + ":" + f.ID
-	return base64.RawURLEncoding.EncodeToString([]byte(key))
-}
-
-func decodeCursor(cursor string) (createdAt time.Time, id string, err error) {
-	bad := sluice.Errorf(sluice.CodeInvalidRequest, "invalid cursor")
-	b, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil {
-		return time.Time{}, "", bad
-	}
-	at, id, ok := strings.Cut(string(b), ":")
-	if !ok || id == "" {
-		return time.Time{}, "", bad
-	}
-	us, err := strconv.ParseInt(at, 10, 64)
-	if err != nil {
-		return time.Time{}, "", bad
-	}
-	return time.UnixMicro(us).UTC(), id, nil
 }
 
 // DeleteFile forgets the file with the given ID; CodeNotFound if there is

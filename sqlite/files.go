@@ -3,13 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"errors"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/cursor"
 )
 
 const fileColumns = `id, key, issuer, subject, filename, content_type, size, sha256, etag, created_at`
@@ -55,19 +53,19 @@ const DefaultLimit = 100
 // for the first page). Files with equal CreatedAt are ordered by ID, so
 // every file is listed exactly once. next is empty on the last page. A
 // cursor that Files did not make fails with CodeInvalidRequest.
-func (l *Ledger) Files(ctx context.Context, o sluice.Owner, cursor string, limit int) ([]*sluice.File, string, error) {
+func (l *Ledger) Files(ctx context.Context, o sluice.Owner, cur string, limit int) ([]*sluice.File, string, error) {
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
 	query := `SELECT ` + fileColumns + ` FROM files WHERE issuer = ? AND subject = ?`
 	args := []any{o.Issuer, o.Subject}
-	if cursor != "" {
-		at, id, err := decodeCursor(cursor)
+	if cur != "" {
+		at, id, err := cursor.Decode(cur)
 		if err != nil {
 			return nil, "", err
 		}
 		query += ` AND (created_at, id) < (?, ?)`
-		args = append(args, at, id)
+		args = append(args, micros(at), id)
 	}
 	// One row more than asked says whether there is a next page, so that
 	// the last page never points at an empty one.
@@ -82,7 +80,8 @@ func (l *Ledger) Files(ctx context.Context, o sluice.Owner, cursor string, limit
 		return files, "", nil
 	}
 	files = files[:limit]
-	return files, encodeCursor(files[limit-1]), nil
+	last := files[limit-1]
+	return files, cursor.Encode(last.CreatedAt, last.ID), nil
 }
 
 func (l *Ledger) queryFiles(ctx context.Context, query string, args ...any) ([]*sluice.File, error) {
@@ -100,31 +99,6 @@ func (l *Ledger) queryFiles(ctx context.Context, query string, args ...any) ([]*
 		files = append(files, f)
 	}
 	return files, rows.Err()
-}
-
-// encodeCursor makes the cursor that resumes after f: its sort key, as
-// stored. It is opaque to clients but readable by an operator who decodes
-// it: "<created_at µs>:<id>".
-func encodeCursor(f *sluice.File) string {
-	key := strconv.FormatInt(micros(f.CreatedAt), 10) + ":" + f.ID
-	return base64.RawURLEncoding.EncodeToString([]byte(key))
-}
-
-func decodeCursor(cursor string) (createdAt int64, id string, err error) {
-	bad := sluice.Errorf(sluice.CodeInvalidRequest, "invalid cursor")
-	b, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil {
-		return 0, "", bad
-	}
-	at, id, ok := strings.Cut(string(b), ":")
-	if !ok || id == "" {
-		return 0, "", bad
-	}
-	createdAt, err = strconv.ParseInt(at, 10, 64)
-	if err != nil {
-		return 0, "", bad
-	}
-	return createdAt, id, nil
 }
 
 // DeleteFile forgets the file with the given ID; CodeNotFound if there is
