@@ -34,16 +34,8 @@ func RunCredentials(t *testing.T, open func(t *testing.T) sluice.Ledger) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := open(t)
-			t.Cleanup(func() {
-				if err := l.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
-			cl, ok := l.(sluice.CredentialLedger)
-			if !ok {
-				t.Fatalf("%T does not implement sluice.CredentialLedger", l)
-			}
+			l := opened(t, open)
+			cl := capability[sluice.CredentialLedger](t, l)
 			tt.fn(t, newFixture(t, l), cl)
 		})
 	}

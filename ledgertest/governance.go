@@ -27,13 +27,8 @@ func RunQuotas(t *testing.T, open func(t *testing.T) sluice.Ledger) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := open(t)
-			t.Cleanup(func() { l.Close() })
-			ql, ok1 := l.(sluice.QuotaLedger)
-			al, ok2 := l.(sluice.AuditLedger)
-			if !ok1 || !ok2 {
-				t.Fatalf("%T is not a QuotaLedger and AuditLedger", l)
-			}
+			l := opened(t, open)
+			ql, al := capability[sluice.QuotaLedger](t, l), capability[sluice.AuditLedger](t, l)
 			tt.fn(t, newFixture(t, l), ql, al)
 		})
 	}

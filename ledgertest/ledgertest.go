@@ -88,13 +88,7 @@ func Run(t *testing.T, open func(t *testing.T) sluice.Ledger) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := open(t)
-			t.Cleanup(func() {
-				if err := l.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
-			tt.fn(t, newFixture(t, l))
+			tt.fn(t, newFixture(t, opened(t, open)))
 		})
 	}
 	// Close gets a ledger of its own: closing is what it tests.
@@ -270,4 +264,28 @@ func checkFile(t *testing.T, got, want *sluice.File) {
 	if g != w {
 		t.Errorf("file (CreatedAt aside):\n got %+v\nwant %+v", g, w)
 	}
+}
+
+// opened opens a ledger for one subtest and closes it when the subtest ends,
+// failing it if Close fails.
+func opened(t *testing.T, open func(t *testing.T) sluice.Ledger) sluice.Ledger {
+	l := open(t)
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return l
+}
+
+// capability returns l as the optional interface T a suite tests, or
+// fails the test naming what l lacks.
+func capability[T any](t *testing.T, l sluice.Ledger) T {
+	t.Helper()
+	c, ok := l.(T)
+	if !ok {
+		var zero *T
+		t.Fatalf("%T does not implement %T", l, zero)
+	}
+	return c
 }

@@ -42,24 +42,13 @@ func RunGovernance(t *testing.T, open func(t *testing.T) sluice.Ledger) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := open(t)
-			t.Cleanup(func() {
-				if err := l.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
-			for _, ok := range []bool{isOutbox(l), isReconcile(l)} {
-				if !ok {
-					t.Fatalf("%T does not implement sluice.Outbox and sluice.ReconcileLedger", l)
-				}
-			}
+			l := opened(t, open)
+			capability[sluice.Outbox](t, l)
+			capability[sluice.ReconcileLedger](t, l)
 			tt.fn(t, newFixture(t, l))
 		})
 	}
 }
-
-func isOutbox(l sluice.Ledger) bool    { _, ok := l.(sluice.Outbox); return ok }
-func isReconcile(l sluice.Ledger) bool { _, ok := l.(sluice.ReconcileLedger); return ok }
 
 // far is an instant after every event the suite writes.
 var far = base.Add(100 * 365 * 24 * time.Hour)

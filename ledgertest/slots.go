@@ -17,13 +17,7 @@ import (
 // working, empty ledger that implements it.
 func RunSlots(t *testing.T, open func(t *testing.T) sluice.Ledger) {
 	slots := func(t *testing.T) sluice.SlotLedger {
-		l := open(t)
-		t.Cleanup(func() { l.Close() })
-		s, ok := l.(sluice.SlotLedger)
-		if !ok {
-			t.Fatalf("%T does not implement sluice.SlotLedger", l)
-		}
-		return s
+		return capability[sluice.SlotLedger](t, opened(t, open))
 	}
 	t.Run("LimitHoldsUnderConcurrency", func(t *testing.T) { testSlotsConcurrent(t, slots(t)) })
 	t.Run("ExpiredAndReleasedSlotsFree", func(t *testing.T) { testSlotsLifecycle(t, slots(t)) })
