@@ -690,14 +690,21 @@ func TestSTSExpiry(t *testing.T) {
 	if got := outcome(putString(c, "users/expiring/a.png", "x")); got != "ok" {
 		t.Fatalf("PUT before expiry: %s", got)
 	}
-	clock.Set(15*time.Minute + time.Second)
+	// Offsets are taken from the credentials' own expiry, not from "15 min
+	// after now": issuance truncates to the second, and a run that crosses
+	// a second boundary would otherwise land on the wrong side of it.
+	exp := aws.ToTime(out.Credentials.Expiration)
+	if d := exp.Sub(time.Now()); d < 14*time.Minute || d > 15*time.Minute {
+		t.Fatalf("credentials expire in %s, want 900 s", d)
+	}
+	clock.Set(time.Until(exp) + time.Second)
 	if got := outcome(putString(c, "users/expiring/b.png", "x")); got != "403 ExpiredToken" {
 		t.Errorf("PUT after expiry: %s, want 403 ExpiredToken", got)
 	}
 	if code := rawPut(t, ps.URL, "x"); code != 403 {
 		t.Errorf("1h presigned URL after its credentials expired: %d, want 403", code)
 	}
-	clock.Set(15*time.Minute - time.Second)
+	clock.Set(time.Until(exp) - time.Second)
 	if got := outcome(putString(c, "users/expiring/c.png", "x")); got != "ok" {
 		t.Errorf("PUT a second before expiry: %s, want ok", got)
 	}
